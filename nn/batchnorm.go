@@ -1,0 +1,186 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/evoprune/evoprune/tensor"
+)
+
+// BatchNormConfig describes batch normalisation over the channel axis.
+// It serves both BatchNorm2d (CxHxW inputs) and BatchNorm1d (C inputs).
+type BatchNormConfig struct {
+	C        int     `json:"channels"`
+	Eps      float64 `json:"eps"`
+	Momentum float64 `json:"momentum"`
+}
+
+// BatchNorm normalises each channel with the batch's statistics in training
+// (updating running averages the way PyTorch does: running = (1-m)*running +
+// m*batch, with the unbiased variance) and with the running ones in eval.
+type BatchNorm struct {
+	Cfg                     BatchNormConfig
+	Gamma, Beta             *Param
+	RunningMean, RunningVar *Param
+
+	xhat   []float32 // normalised input kept for backward
+	invStd []float64
+	usedBatchStats bool
+}
+
+func init() {
+	register("batchnorm", NewBatchNorm)
+}
+
+// NewBatchNorm returns a BatchNorm with gamma 1, beta 0, running mean 0 and
+// running variance 1. Eps defaults to 1e-5 and momentum to 0.1.
+func NewBatchNorm(c BatchNormConfig) (Layer, error) {
+	if c.Eps == 0 {
+		c.Eps = 1e-5
+	}
+	if c.Momentum == 0 {
+		c.Momentum = 0.1
+	}
+	if c.C <= 0 || c.Eps < 0 || c.Momentum < 0 || c.Momentum > 1 {
+		return nil, fmt.Errorf("batchnorm: invalid configuration %+v", c)
+	}
+	l := &BatchNorm{Cfg: c,
+		Gamma: newParam("weight", c.C), Beta: newParam("bias", c.C),
+		RunningMean: newBuffer("running_mean", c.C), RunningVar: newBuffer("running_var", c.C)}
+	for i := range l.Gamma.Value.Data {
+		l.Gamma.Value.Data[i] = 1
+		l.RunningVar.Value.Data[i] = 1
+	}
+	return l, nil
+}
+
+// Kind implements Layer.
+func (l *BatchNorm) Kind() string { return "batchnorm" }
+
+// Config implements Layer.
+func (l *BatchNorm) Config() any { return l.Cfg }
+
+// Params implements Layer.
+func (l *BatchNorm) Params() []*Param {
+	return []*Param{l.Gamma, l.Beta, l.RunningMean, l.RunningVar}
+}
+
+// MACs implements Layer: normalisation is not counted as MACs.
+func (l *BatchNorm) MACs([][]int) int64 { return 0 }
+
+// OutShape implements Layer.
+func (l *BatchNorm) OutShape(in [][]int) ([]int, error) {
+	s, err := oneInput("batchnorm", in)
+	if err != nil {
+		return nil, err
+	}
+	if (len(s) != 1 && len(s) != 3) || s[0] != l.Cfg.C {
+		return nil, fmt.Errorf("batchnorm over %d channels cannot take a %s input", l.Cfg.C, tensor.ShapeString(s))
+	}
+	return s, nil
+}
+
+// spatial returns batch size and values per channel per sample.
+func spatial(x *tensor.Tensor) (n, c, hw int) {
+	n, c = x.Shape[0], x.Shape[1]
+	return n, c, x.Len() / (n * c)
+}
+
+// Forward implements Layer.
+func (l *BatchNorm) Forward(ctx *Context, in []*tensor.Tensor, out *tensor.Tensor) {
+	x := in[0]
+	n, c, hw := spatial(x)
+	m := n * hw
+	l.xhat = grow(l.xhat, x.Len())
+	if cap(l.invStd) < c {
+		l.invStd = make([]float64, c)
+	}
+	l.invStd = l.invStd[:c]
+	l.usedBatchStats = ctx.Train
+	for ch := 0; ch < c; ch++ {
+		var mean, variance float64
+		if ctx.Train {
+			var s float64
+			for i := 0; i < n; i++ {
+				for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+					s += float64(v)
+				}
+			}
+			mean = s / float64(m)
+			var ss float64
+			for i := 0; i < n; i++ {
+				for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+					d := float64(v) - mean
+					ss += d * d
+				}
+			}
+			variance = ss / float64(m)
+			mom := l.Cfg.Momentum
+			unbiased := variance
+			if m > 1 {
+				unbiased = ss / float64(m-1)
+			}
+			rm, rv := &l.RunningMean.Value.Data[ch], &l.RunningVar.Value.Data[ch]
+			*rm = float32((1-mom)*float64(*rm) + mom*mean)
+			*rv = float32((1-mom)*float64(*rv) + mom*unbiased)
+		} else {
+			mean = float64(l.RunningMean.Value.Data[ch])
+			variance = float64(l.RunningVar.Value.Data[ch])
+		}
+		inv := 1 / math.Sqrt(variance+l.Cfg.Eps)
+		l.invStd[ch] = inv
+		g, b := float64(l.Gamma.Value.Data[ch]), float64(l.Beta.Value.Data[ch])
+		mf, invf := float32(mean), float32(inv)
+		gf, bf := float32(g), float32(b)
+		for i := 0; i < n; i++ {
+			off := (i*c + ch) * hw
+			src := x.Data[off : off+hw]
+			xh := l.xhat[off : off+hw]
+			dst := out.Data[off : off+hw]
+			for p, v := range src {
+				z := (v - mf) * invf
+				xh[p] = z
+				dst[p] = z*gf + bf
+			}
+		}
+	}
+}
+
+// Backward implements Layer. With batch statistics the mean and variance
+// depend on the input, giving the familiar
+// dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)).
+func (l *BatchNorm) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tensor.Tensor, din []*tensor.Tensor) {
+	n, c, hw := spatial(dout)
+	m := float64(n * hw)
+	for ch := 0; ch < c; ch++ {
+		var sdy, sdyx float64
+		for i := 0; i < n; i++ {
+			off := (i*c + ch) * hw
+			xh := l.xhat[off : off+hw]
+			for p, dy := range dout.Data[off : off+hw] {
+				sdy += float64(dy)
+				sdyx += float64(dy) * float64(xh[p])
+			}
+		}
+		l.Gamma.Grad.Data[ch] += float32(sdyx)
+		l.Beta.Grad.Data[ch] += float32(sdy)
+		if din[0] == nil {
+			continue
+		}
+		g := float64(l.Gamma.Value.Data[ch]) * l.invStd[ch]
+		k0, k1 := float32(g), float32(0)
+		var k2 float32
+		if l.usedBatchStats {
+			k1 = float32(g * sdy / m)
+			k2 = float32(g * sdyx / m)
+		}
+		for i := 0; i < n; i++ {
+			off := (i*c + ch) * hw
+			xh := l.xhat[off : off+hw]
+			dx := din[0].Data[off : off+hw]
+			for p, dy := range dout.Data[off : off+hw] {
+				dx[p] += k0*dy - k1 - k2*xh[p]
+			}
+		}
+	}
+}

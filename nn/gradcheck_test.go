@@ -1,0 +1,193 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/evoprune/evoprune/tensor"
+)
+
+// The gradient checks compare each analytic gradient with central finite
+// differences of a float64-accumulated loss. Layers compute in float32, so
+// the step is large enough (eps) for float32 rounding to stay far below the
+// tolerance, and inputs of piecewise-linear layers (ReLU, max pooling) are
+// kept away from their kinks and ties so the difference quotient is exact.
+
+const gradTol = 1e-3
+
+// relErr is |a-n| relative to the larger of the two and of 1 % of the
+// tensor's largest gradient, so entries that are zero up to rounding are
+// judged against the tensor's scale rather than against zero.
+func relErr(a, n, scale float64) float64 {
+	return math.Abs(a-n) / max(math.Abs(a), math.Abs(n), 0.01*scale, 1e-12)
+}
+
+type gradCase struct {
+	name   string
+	layer  Layer
+	inputs []*tensor.Tensor
+	train  bool
+	eps    float64
+}
+
+// loss runs the layer and returns sum(r * out) in float64.
+func (c *gradCase) loss(r []float32) float64 {
+	ctx := &Context{Train: c.train, Rand: rand.New(rand.NewPCG(7, 7))}
+	shapes := make([][]int, len(c.inputs))
+	for i, x := range c.inputs {
+		shapes[i] = x.Shape[1:]
+	}
+	os, err := c.layer.OutShape(shapes)
+	if err != nil {
+		panic(err)
+	}
+	out := tensor.New(append([]int{c.inputs[0].Shape[0]}, os...)...)
+	c.layer.Forward(ctx, c.inputs, out)
+	var s float64
+	for i, v := range out.Data {
+		s += float64(v) * float64(r[i])
+	}
+	return s
+}
+
+func checkLayer(t *testing.T, c gradCase, rng *rand.Rand) {
+	t.Helper()
+	shapes := make([][]int, len(c.inputs))
+	for i, x := range c.inputs {
+		shapes[i] = x.Shape[1:]
+	}
+	os, err := c.layer.OutShape(shapes)
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
+	n := c.inputs[0].Shape[0]
+	out := tensor.New(append([]int{n}, os...)...)
+	r := randTensor(rng, out.Shape...)
+	ctx := &Context{Train: c.train, Rand: rand.New(rand.NewPCG(7, 7))}
+	c.layer.Forward(ctx, c.inputs, out)
+	din := make([]*tensor.Tensor, len(c.inputs))
+	for i, x := range c.inputs {
+		din[i] = tensor.New(x.Shape...)
+	}
+	for _, p := range c.layer.Params() {
+		if p.Grad != nil {
+			p.Grad.Zero()
+		}
+	}
+	c.layer.Backward(ctx, c.inputs, out, r, din)
+
+	check := func(what string, vals []float32, grad []float32) {
+		scale := 0.0
+		for _, g := range grad {
+			scale = max(scale, math.Abs(float64(g)))
+		}
+		worst := 0.0
+		for i := range vals {
+			num := richardson(func(h float64) float64 {
+				orig := vals[i]
+				vals[i] = orig + float32(h)
+				lp := c.loss(r.Data)
+				vals[i] = orig - float32(h)
+				lm := c.loss(r.Data)
+				vals[i] = orig
+				return (lp - lm) / (float64(orig+float32(h)) - float64(orig-float32(h)))
+			}, c.eps)
+			e := relErr(float64(grad[i]), num, scale)
+			worst = max(worst, e)
+			if e > gradTol {
+				t.Errorf("%s %s[%d]: analytic %.6g, numeric %.6g (rel %.2g)", c.name, what, i, grad[i], num, e)
+				return
+			}
+		}
+		t.Logf("%-28s %-14s max rel err %.2e", c.name, what, worst)
+	}
+	for i, x := range c.inputs {
+		check(fmt.Sprintf("input%d", i), x.Data, din[i].Data)
+	}
+	for _, p := range c.layer.Params() {
+		if p.Grad != nil {
+			check(p.Name, p.Value.Data, p.Grad.Data)
+		}
+	}
+}
+
+// richardson combines central differences at steps h and h/2 so that their
+// O(h^2) truncation errors cancel: (4 D(h/2) - D(h)) / 3.
+func richardson(d func(h float64) float64, h float64) float64 {
+	return (4*d(h/2) - d(h)) / 3
+}
+
+func randTensor(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	t := tensor.New(shape...)
+	for i := range t.Data {
+		t.Data[i] = float32(rng.NormFloat64())
+	}
+	return t
+}
+
+// spacedTensor fills a tensor with distinct values at least 0.02 apart and
+// at least 0.01 from zero, in random order: no kinks or ties within eps.
+func spacedTensor(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	t := tensor.New(shape...)
+	perm := rng.Perm(len(t.Data))
+	for i, p := range perm {
+		t.Data[i] = float32(p-len(perm)/2)*0.02 + 0.01
+	}
+	return t
+}
+
+func mustLayer(l Layer, err error) Layer {
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+func randomiseParams(rng *rand.Rand, l Layer) {
+	for _, p := range l.Params() {
+		if p.Grad == nil {
+			continue
+		}
+		for i := range p.Value.Data {
+			p.Value.Data[i] = float32(rng.NormFloat64() * 0.5)
+		}
+	}
+}
+
+func TestLayerGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	conv := func(c ConvConfig) Layer { l := mustLayer(NewConv2d(c)); randomiseParams(rng, l); return l }
+	bn := func(c int) Layer { l := mustLayer(NewBatchNorm(BatchNormConfig{C: c})); randomiseParams(rng, l); return l }
+	lin := func(c LinearConfig) Layer { l := mustLayer(NewLinear(c)); randomiseParams(rng, l); return l }
+	bnEval := bn(3).(*BatchNorm)
+	for i := range bnEval.RunningMean.Value.Data {
+		bnEval.RunningMean.Value.Data[i] = float32(rng.NormFloat64())
+		bnEval.RunningVar.Value.Data[i] = float32(0.5 + rng.Float64())
+	}
+	cases := []gradCase{
+		{name: "conv k3 s1 p1 bias", layer: conv(ConvConfig{InC: 3, OutC: 4, Kernel: 3, Stride: 1, Pad: 1, Bias: true}), inputs: []*tensor.Tensor{randTensor(rng, 2, 3, 5, 5)}, eps: 1e-1},
+		{name: "conv k3 s2 p1", layer: conv(ConvConfig{InC: 2, OutC: 3, Kernel: 3, Stride: 2, Pad: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 7, 6)}, eps: 1e-1},
+		{name: "conv k5 s1 p0", layer: conv(ConvConfig{InC: 2, OutC: 3, Kernel: 5, Stride: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 8, 8)}, eps: 1e-1},
+		{name: "conv k1 s2", layer: conv(ConvConfig{InC: 3, OutC: 2, Kernel: 1, Stride: 2}), inputs: []*tensor.Tensor{randTensor(rng, 2, 3, 5, 5)}, eps: 1e-1},
+		{name: "batchnorm2d train", layer: bn(3), inputs: []*tensor.Tensor{randTensor(rng, 4, 3, 3, 3)}, train: true, eps: 5e-2},
+		{name: "batchnorm2d eval", layer: bnEval, inputs: []*tensor.Tensor{randTensor(rng, 4, 3, 3, 3)}, eps: 1e-1},
+		{name: "batchnorm1d train", layer: bn(5), inputs: []*tensor.Tensor{randTensor(rng, 6, 5)}, train: true, eps: 5e-2},
+		{name: "relu", layer: &ReLU{}, inputs: []*tensor.Tensor{spacedTensor(rng, 2, 3, 4, 4)}, eps: 1e-3},
+		{name: "maxpool k2", layer: mustLayer(NewMaxPool2d(PoolConfig{Kernel: 2})), inputs: []*tensor.Tensor{spacedTensor(rng, 2, 2, 6, 6)}, eps: 1e-3},
+		{name: "maxpool k3 s2 p1", layer: mustLayer(NewMaxPool2d(PoolConfig{Kernel: 3, Stride: 2, Pad: 1})), inputs: []*tensor.Tensor{spacedTensor(rng, 2, 2, 7, 7)}, eps: 1e-3},
+		{name: "avgpool k2", layer: mustLayer(NewAvgPool2d(PoolConfig{Kernel: 2})), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 6, 6)}, eps: 1e-1},
+		{name: "avgpool k3 s2 p1", layer: mustLayer(NewAvgPool2d(PoolConfig{Kernel: 3, Stride: 2, Pad: 1})), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 7, 7)}, eps: 1e-1},
+		{name: "global avg pool", layer: &GlobalAvgPool{}, inputs: []*tensor.Tensor{randTensor(rng, 2, 3, 4, 5)}, eps: 1e-1},
+		{name: "linear bias", layer: lin(LinearConfig{In: 7, Out: 4, Bias: true}), inputs: []*tensor.Tensor{randTensor(rng, 3, 7)}, eps: 1e-1},
+		{name: "linear", layer: lin(LinearConfig{In: 5, Out: 3}), inputs: []*tensor.Tensor{randTensor(rng, 2, 5)}, eps: 1e-1},
+		{name: "dropout train", layer: mustLayer(NewDropout(DropoutConfig{P: 0.4})), inputs: []*tensor.Tensor{randTensor(rng, 3, 10)}, train: true, eps: 1e-1},
+		{name: "flatten", layer: &Flatten{}, inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 3, 3)}, eps: 1e-1},
+		{name: "add", layer: &Add{}, inputs: []*tensor.Tensor{randTensor(rng, 2, 3, 2, 2), randTensor(rng, 2, 3, 2, 2)}, eps: 1e-1},
+		{name: "shortcut A s2", layer: mustLayer(NewShortcutA(ShortcutAConfig{In: 2, Out: 4, Stride: 2})), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 5, 5)}, eps: 1e-1},
+	}
+	for _, c := range cases {
+		checkLayer(t, c, rng)
+	}
+}
