@@ -400,8 +400,13 @@ func (e *NotFoundError) Error() string {
 		"cifar10":  "cifar10/cifar-10-batches-bin/*.bin",
 		"cifar100": "cifar100/cifar-100-binary/{train,test}.bin",
 	}[e.Dataset]
-	fmt.Fprintf(&b, "Fix: pass --data-dir DIR where DIR holds %s (or is that folder itself); ", layout)
-	fmt.Fprintf(&b, "or set %s=DIR (several separated by %q); ", EnvDataDir, string(os.PathListSeparator))
+	if e.Explicit {
+		fmt.Fprintf(&b, "Fix: point --data-dir at a directory holding %s (or at that folder itself); ", layout)
+		fmt.Fprintf(&b, "or leave --data-dir out to search $%s, ./data and the cache; ", EnvDataDir)
+	} else {
+		fmt.Fprintf(&b, "Fix: pass --data-dir DIR where DIR holds %s (or is that folder itself); ", layout)
+		fmt.Fprintf(&b, "or set %s=DIR (several separated by %q); ", EnvDataDir, string(os.PathListSeparator))
+	}
 	b.WriteString("or add --download to fetch the standard files")
 	if e.size != "" {
 		fmt.Fprintf(&b, " (%s, md5-checked)", e.size)

@@ -23,8 +23,8 @@ type BatchNorm struct {
 	Gamma, Beta             *Param
 	RunningMean, RunningVar *Param
 
-	xhat   []float32 // normalised input kept for backward
-	invStd []float64
+	xhat           []float32 // normalised input kept for backward
+	invStd         []float64
 	usedBatchStats bool
 }
 

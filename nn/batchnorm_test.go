@@ -1,10 +1,10 @@
 package nn
 
 import (
+	"github.com/evoprune/evoprune/tensor"
 	"math"
 	"math/rand/v2"
 	"testing"
-	"github.com/evoprune/evoprune/tensor"
 )
 
 // TestBatchNormMatchesFloat64 checks BatchNorm's training-mode backward
@@ -21,15 +21,26 @@ func TestBatchNormMatchesFloat64(t *testing.T) {
 		var L float64
 		for ch := 0; ch < c; ch++ {
 			var m, v float64
-			for i := 0; i < n; i++ { for p := 0; p < hw; p++ { m += xs[(i*c+ch)*hw+p] } }
+			for i := 0; i < n; i++ {
+				for p := 0; p < hw; p++ {
+					m += xs[(i*c+ch)*hw+p]
+				}
+			}
 			m /= float64(n * hw)
-			for i := 0; i < n; i++ { for p := 0; p < hw; p++ { d := xs[(i*c+ch)*hw+p] - m; v += d * d } }
+			for i := 0; i < n; i++ {
+				for p := 0; p < hw; p++ {
+					d := xs[(i*c+ch)*hw+p] - m
+					v += d * d
+				}
+			}
 			v /= float64(n * hw)
-			for i := 0; i < n; i++ { for p := 0; p < hw; p++ {
-				k := (i*c+ch)*hw + p
-				y := (xs[k]-m)/math.Sqrt(v+1e-5)*float64(l.Gamma.Value.Data[ch]) + float64(l.Beta.Value.Data[ch])
-				L += y * float64(r.Data[k])
-			} }
+			for i := 0; i < n; i++ {
+				for p := 0; p < hw; p++ {
+					k := (i*c+ch)*hw + p
+					y := (xs[k]-m)/math.Sqrt(v+1e-5)*float64(l.Gamma.Value.Data[ch]) + float64(l.Beta.Value.Data[ch])
+					L += y * float64(r.Data[k])
+				}
+			}
 		}
 		return L
 	}
@@ -39,11 +50,18 @@ func TestBatchNormMatchesFloat64(t *testing.T) {
 	dx := tensor.New(x.Shape...)
 	l.Backward(ctx, []*tensor.Tensor{x}, out, r, []*tensor.Tensor{dx})
 	xs := make([]float64, len(x.Data))
-	for i, v := range x.Data { xs[i] = float64(v) }
+	for i, v := range x.Data {
+		xs[i] = float64(v)
+	}
 	worst := 0.0
 	for i := range xs {
-		o := xs[i]; h := 1e-6
-		xs[i] = o + h; lp := f(xs); xs[i] = o - h; lm := f(xs); xs[i] = o
+		o := xs[i]
+		h := 1e-6
+		xs[i] = o + h
+		lp := f(xs)
+		xs[i] = o - h
+		lm := f(xs)
+		xs[i] = o
 		num := (lp - lm) / (2 * h)
 		worst = max(worst, math.Abs(num-float64(dx.Data[i])))
 	}

@@ -159,7 +159,11 @@ func randomiseParams(rng *rand.Rand, l Layer) {
 func TestLayerGradients(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	conv := func(c ConvConfig) Layer { l := mustLayer(NewConv2d(c)); randomiseParams(rng, l); return l }
-	bn := func(c int) Layer { l := mustLayer(NewBatchNorm(BatchNormConfig{C: c})); randomiseParams(rng, l); return l }
+	bn := func(c int) Layer {
+		l := mustLayer(NewBatchNorm(BatchNormConfig{C: c}))
+		randomiseParams(rng, l)
+		return l
+	}
 	lin := func(c LinearConfig) Layer { l := mustLayer(NewLinear(c)); randomiseParams(rng, l); return l }
 	bnEval := bn(3).(*BatchNorm)
 	for i := range bnEval.RunningMean.Value.Data {

@@ -1,0 +1,168 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+)
+
+// Optimizer updates learnable parameters from their gradients.
+type Optimizer interface {
+	// Step applies one update with learning rate lr.
+	Step(params []NamedParam, lr float64)
+	Name() string
+}
+
+// SGD is stochastic gradient descent with optional momentum, Nesterov
+// momentum and L2 weight decay, with PyTorch's update rule:
+// g += wd*p; buf = mu*buf + g; step = nesterov ? g + mu*buf : buf; p -= lr*step.
+type SGD struct {
+	Momentum, WeightDecay float64
+	Nesterov              bool
+
+	vel map[*Param][]float32
+}
+
+// Name implements Optimizer.
+func (o *SGD) Name() string {
+	return fmt.Sprintf("sgd(momentum=%g nesterov=%v weight_decay=%g)", o.Momentum, o.Nesterov, o.WeightDecay)
+}
+
+// Step implements Optimizer.
+func (o *SGD) Step(params []NamedParam, lr float64) {
+	if o.vel == nil {
+		o.vel = map[*Param][]float32{}
+	}
+	mu, wd, lr32 := float32(o.Momentum), float32(o.WeightDecay), float32(lr)
+	for _, p := range params {
+		if !p.Learnable() {
+			continue
+		}
+		w, g := p.Value.Data, p.Grad.Data
+		decay := wd
+		if p.NoDecay {
+			decay = 0
+		}
+		// The gradient itself is left untouched: the decay term is added on the fly.
+		if mu == 0 {
+			for i := range w {
+				w[i] -= lr32 * (g[i] + decay*w[i])
+			}
+			continue
+		}
+		buf, seen := o.vel[p.Param]
+		if !seen {
+			// PyTorch starts the momentum buffer at the first gradient.
+			buf = make([]float32, len(g))
+			for i := range buf {
+				buf[i] = g[i] + decay*w[i]
+			}
+			o.vel[p.Param] = buf
+		} else {
+			for i := range buf {
+				buf[i] = mu*buf[i] + g[i] + decay*w[i]
+			}
+		}
+		if o.Nesterov {
+			for i := range w {
+				w[i] -= lr32 * (g[i] + decay*w[i] + mu*buf[i])
+			}
+		} else {
+			for i := range w {
+				w[i] -= lr32 * buf[i]
+			}
+		}
+	}
+}
+
+// Adam is Kingma & Ba's optimiser with bias correction and coupled L2 weight
+// decay, as torch.optim.Adam.
+type Adam struct {
+	Beta1, Beta2, Eps, WeightDecay float64
+
+	t    int
+	m, v map[*Param][]float32
+}
+
+// NewAdam returns Adam with the usual betas (0.9, 0.999) and eps 1e-8.
+func NewAdam(weightDecay float64) *Adam {
+	return &Adam{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: weightDecay}
+}
+
+// Name implements Optimizer.
+func (o *Adam) Name() string {
+	return fmt.Sprintf("adam(betas=%g,%g eps=%g weight_decay=%g)", o.Beta1, o.Beta2, o.Eps, o.WeightDecay)
+}
+
+// Step implements Optimizer.
+func (o *Adam) Step(params []NamedParam, lr float64) {
+	if o.m == nil {
+		o.m, o.v = map[*Param][]float32{}, map[*Param][]float32{}
+	}
+	o.t++
+	c1 := 1 - math.Pow(o.Beta1, float64(o.t))
+	c2 := 1 - math.Pow(o.Beta2, float64(o.t))
+	b1, b2, wd := float32(o.Beta1), float32(o.Beta2), float32(o.WeightDecay)
+	stepSize := float32(lr / c1)
+	sqrtC2 := float32(math.Sqrt(c2))
+	eps := float32(o.Eps)
+	for _, p := range params {
+		if !p.Learnable() {
+			continue
+		}
+		w, g := p.Value.Data, p.Grad.Data
+		m, ok := o.m[p.Param]
+		if !ok {
+			m = make([]float32, len(w))
+			o.m[p.Param] = m
+			o.v[p.Param] = make([]float32, len(w))
+		}
+		v := o.v[p.Param]
+		for i := range w {
+			gi := g[i]
+			if wd != 0 && !p.NoDecay {
+				gi += wd * w[i]
+			}
+			m[i] = b1*m[i] + (1-b1)*gi
+			v[i] = b2*v[i] + (1-b2)*gi*gi
+			denom := float32(math.Sqrt(float64(v[i])))/sqrtC2 + eps
+			w[i] -= stepSize * m[i] / denom
+		}
+	}
+}
+
+// GradNorm returns the global L2 norm of all gradients and the name of the
+// first parameter whose gradient is not finite ("" if all are).
+func GradNorm(params []NamedParam) (norm float64, nonFinite string) {
+	var s float64
+	for _, p := range params {
+		if !p.Learnable() {
+			continue
+		}
+		ss := 0.0
+		for _, g := range p.Grad.Data {
+			ss += float64(g) * float64(g)
+		}
+		if nonFinite == "" && (math.IsNaN(ss) || math.IsInf(ss, 0)) {
+			nonFinite = p.Name
+		}
+		s += ss
+	}
+	return math.Sqrt(s), nonFinite
+}
+
+// ClipGradNorm scales all gradients so their global norm is at most maxNorm
+// and returns the norm before clipping.
+func ClipGradNorm(params []NamedParam, maxNorm float64) float64 {
+	norm, _ := GradNorm(params)
+	if norm > maxNorm && norm > 0 {
+		k := float32(maxNorm / norm)
+		for _, p := range params {
+			if p.Learnable() {
+				for i := range p.Grad.Data {
+					p.Grad.Data[i] *= k
+				}
+			}
+		}
+	}
+	return norm
+}
