@@ -106,7 +106,8 @@ func readCIFARFile(path string, fm cifarFormat, n int, images []uint8, labels []
 	nl := len(fm.classes)
 	var lab [2]byte
 	for i := range n {
-		if _, err := io.ReadFull(r, lab[:nl]); err == nil {
+		_, err := io.ReadFull(r, lab[:nl])
+		if err == nil {
 			_, err = io.ReadFull(r, images[i*cifarPixels:(i+1)*cifarPixels])
 		}
 		if err != nil {

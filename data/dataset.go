@@ -20,7 +20,7 @@ type Dataset struct {
 	// checkpoints and reports can say what a model was trained on.
 	Name string
 	// Images holds N*C*H*W pixels in NCHW order, the layout of tensor.Tensor,
-	// so a batch is built by straight copies per channel plane.
+	// so a batch is built plane by plane without transposing.
 	Images []uint8
 	// Labels holds one class index in [0, Classes) per image.
 	Labels []int32

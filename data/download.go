@@ -206,11 +206,13 @@ func (dl *Downloader) get(ctx context.Context, name, url, dir string, f remoteFi
 	return tmp.Name(), nil
 }
 
-// extractTarGz writes the wanted members of a .tar.gz under dir. Any member
-// whose name would escape dir is an error even if it is not wanted: a
-// verified official archive never has one, so its presence means the
-// archive is not what we think it is.
-func extractTarGz(archive, archiveName, dir string, members []string) error {
+// extractTarGz writes the wanted members of a .tar.gz under dir, all or
+// nothing: members go to temporary files that are renamed into place only
+// once the whole archive has been read without a problem. Any member whose
+// name would escape dir is an error even if it is not wanted: a verified
+// official archive never has one, so its presence means the archive is not
+// what we think it is.
+func extractTarGz(archive, archiveName, dir string, members []string) (err error) {
 	f, err := os.Open(archive)
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", archiveName, err)
@@ -221,7 +223,15 @@ func extractTarGz(archive, archiveName, dir string, members []string) error {
 		return fmt.Errorf("extract %s: not a gzip file: %w", archiveName, err)
 	}
 	tr := tar.NewReader(zr)
-	var done []string
+
+	temps := map[string]string{} // member -> temporary file
+	defer func() {
+		if err != nil {
+			for _, tmp := range temps {
+				os.Remove(tmp)
+			}
+		}
+	}()
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -244,33 +254,44 @@ func extractTarGz(archive, archiveName, dir string, members []string) error {
 		if hdr.Typeflag != tar.TypeReg {
 			return fmt.Errorf("extract %s: member %q is not a regular file (tar type %q)", archiveName, hdr.Name, hdr.Typeflag)
 		}
-		if err := writeAtomic(filepath.Join(dir, filepath.FromSlash(name)), tr); err != nil {
+		if _, dup := temps[name]; dup {
+			return fmt.Errorf("extract %s: member %s appears twice", archiveName, name)
+		}
+		tmp, err := writeTemp(filepath.Join(dir, filepath.FromSlash(name)), tr)
+		if err != nil {
 			return fmt.Errorf("extract %s: member %s: %w", archiveName, name, err)
 		}
-		done = append(done, name)
+		temps[name] = tmp
 	}
 	var missing []string
 	for _, m := range members {
-		if !slices.Contains(done, m) {
+		if _, ok := temps[m]; !ok {
 			missing = append(missing, m)
 		}
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("extract %s: archive lacks %s", archiveName, strings.Join(missing, ", "))
 	}
+	for _, m := range members {
+		dst := filepath.Join(dir, filepath.FromSlash(m))
+		if err := os.Rename(temps[m], dst); err != nil {
+			return fmt.Errorf("extract %s: move into place %s: %w", archiveName, dst, err)
+		}
+		delete(temps, m)
+	}
 	return nil
 }
 
-// writeAtomic copies r to a temporary file next to dst and renames it into
-// place, so readers see either no file or the whole file.
-func writeAtomic(dst string, r io.Reader) (err error) {
+// writeTemp copies r to a synced temporary file next to dst, where a
+// rename can later put it in place atomically, and returns its path.
+func writeTemp(dst string, r io.Reader) (tmpPath string, err error) {
 	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return "", err
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".part-*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer func() {
 		if err != nil {
@@ -279,15 +300,15 @@ func writeAtomic(dst string, r io.Reader) (err error) {
 		}
 	}()
 	if _, err = io.Copy(tmp, r); err != nil {
-		return err
+		return "", err
 	}
 	if err = tmp.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	if err = tmp.Close(); err != nil {
-		return err
+		return "", err
 	}
-	return os.Rename(tmp.Name(), dst)
+	return tmp.Name(), nil
 }
 
 func fileMD5(path string) (string, error) {

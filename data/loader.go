@@ -182,21 +182,33 @@ func writeSample(dst []float32, img []uint8, lut []float32, c, h, w, pad, dy, dx
 				continue
 			}
 			srow := src[sr*w : (sr+1)*w]
-			if shiftC == 0 && !flip {
-				for j, p := range srow {
-					row[j] = t[p]
+			// Output columns [lo, hi) read inside the image; the rest
+			// are padding.
+			lo, hi := max(0, -shiftC), min(w, w-shiftC)
+			if flip {
+				lo, hi = max(0, shiftC), min(w, w+shiftC)
+			}
+			if lo >= hi {
+				for j := range row {
+					row[j] = padv
 				}
 				continue
 			}
-			for j := range row {
-				sc := j + shiftC
-				if flip {
-					sc = w - 1 - j + shiftC
+			for j := range lo {
+				row[j] = padv
+			}
+			for j := hi; j < w; j++ {
+				row[j] = padv
+			}
+			if flip {
+				// Output j reads source column w-1-j+shiftC.
+				s := srow[w-hi+shiftC : w-lo+shiftC]
+				for j, k := lo, len(s)-1; j < hi; j, k = j+1, k-1 {
+					row[j] = t[s[k]]
 				}
-				if sc < 0 || sc >= w {
-					row[j] = padv
-				} else {
-					row[j] = t[srow[sc]]
+			} else {
+				for j, p := range srow[lo+shiftC : hi+shiftC] {
+					row[lo+j] = t[p]
 				}
 			}
 		}

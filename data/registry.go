@@ -38,12 +38,17 @@ type Options struct {
 // Info describes a registered dataset without reading it, so a model can be
 // built for its input shape and class count before any data is loaded.
 type Info struct {
-	Name       string
-	C, H, W    int
-	Classes    int
-	Mean, Std  []float32
-	TrainCount int // images in the standard training split
-	TestCount  int // images in the standard test split
+	// Name is the registry name, as Dataset.Name will be.
+	Name string
+	// C, H, W are the image shape a model's input layer must accept.
+	C, H, W int
+	// Classes is the width a model's output layer needs.
+	Classes int
+	// Mean and Std are the per-channel normalisation (units of pixel/255).
+	Mean, Std []float32
+	// TrainCount and TestCount are the standard split sizes, for sizing a
+	// validation split or a progress bar before loading.
+	TrainCount, TestCount int
 }
 
 // spec is one registry entry: the shape, where its files live under a data
@@ -364,6 +369,7 @@ func readMNIST(info Info, paths []string) ([]uint8, []int32, error) {
 // lists every directory tried and what was wrong with each, because "not
 // found" alone leaves users guessing which layout was expected.
 type NotFoundError struct {
+	// Dataset and Split are what Load was asked for.
 	Dataset, Split string
 	// Searched lists every directory tried, in order.
 	Searched []string
