@@ -11,15 +11,27 @@ import (
 	"testing"
 )
 
-// sharedCIFAR10 is the project's offline CIFAR-10 copy (see
-// /work/shared/data/cifar10/README.md); tests that need it skip elsewhere.
-const sharedCIFAR10 = "/work/shared/data/cifar10"
+// sharedCIFAR10 is the project's offline CIFAR-10 copy, the shared folder
+// that sits beside the checkout (../shared from the repository root, so
+// ../../shared from this package) unless EVOPRUNE_SHARED points elsewhere.
+// CI always has it, so its absence fails the tests instead of skipping them.
+var sharedCIFAR10 = func() string {
+	root := os.Getenv("EVOPRUNE_SHARED")
+	if root == "" {
+		root = filepath.Join("..", "..", "shared")
+	}
+	abs, err := filepath.Abs(filepath.Join(root, "data", "cifar10"))
+	if err != nil {
+		panic(err)
+	}
+	return abs
+}()
 
 func needShared(t *testing.T, rel string) string {
 	t.Helper()
 	p := filepath.Join(sharedCIFAR10, rel)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared CIFAR-10 copy not available: %v", err)
+		t.Fatalf("the shared CIFAR-10 copy is missing (%v): check out the shared folder beside the repository or set EVOPRUNE_SHARED to it", err)
 	}
 	return p
 }
