@@ -70,7 +70,7 @@ func loadOrBuild(spec string, o models.Options) (*nn.Graph, models.Info, error) 
 func newTrainCmd() *cobra.Command {
 	var (
 		modelName, dataset, out, optimizer, schedule, augment, shortcut string
-		epochs, batch, classes                                          int
+		epochs, batch, classes, maxSteps                                int
 		lr, momentum, wd, width, clip                                   float64
 		nesterov, asJSON                                                bool
 		seed                                                            uint64
@@ -133,6 +133,9 @@ usual recipe; every flag given overrides it.`,
 			if err != nil {
 				return err
 			}
+			if maxSteps < 0 {
+				return usagef("--max-steps must not be negative, got %d", maxSteps)
+			}
 			sched, err := train.ParseSchedule(schedule, epochs)
 			if err != nil {
 				return usageError{err}
@@ -157,7 +160,7 @@ usual recipe; every flag given overrides it.`,
 			info := models.Info{Dataset: dataset, Classes: trainSet.Classes, Seed: seed, Version: version(),
 				Command: "evoprune " + strings.Join(os.Args[1:], " "), Metrics: map[string]float64{},
 				Extra: map[string]string{"val_size": fmt.Sprint(df.valSize), "split_seed": fmt.Sprint(df.splitSeed)}}
-			cfg := train.Config{Epochs: epochs, Batch: batch, Optimizer: optimizer, LR: lr, Momentum: momentum,
+			cfg := train.Config{Epochs: epochs, MaxSteps: maxSteps, Batch: batch, Optimizer: optimizer, LR: lr, Momentum: momentum,
 				Nesterov: nesterov, WeightDecay: wd, Schedule: sched, Augment: aug, Seed: seed, ClipNorm: clip,
 				Progress: progressOut,
 				OnBest: func(epoch int, s train.EpochStats) error {
@@ -196,6 +199,7 @@ usual recipe; every flag given overrides it.`,
 	f.StringVar(&out, "out", "", "checkpoint path (default MODEL-DATASET.safetensors)")
 	f.IntVar(&epochs, "epochs", 0, "epochs (default per model)")
 	f.IntVar(&batch, "batch", 0, "batch size (default 128)")
+	f.IntVar(&maxSteps, "max-steps", 0, "stop after this many optimisation steps in all (0: no limit)")
 	f.StringVar(&optimizer, "optimizer", "", "sgd or adam")
 	f.Float64Var(&lr, "lr", 0, "base learning rate")
 	f.Float64Var(&momentum, "momentum", 0, "SGD momentum")
