@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/evoprune/evoprune/internal/parallel"
 	"github.com/evoprune/evoprune/tensor"
 )
 
@@ -97,53 +98,55 @@ func (l *BatchNorm) Forward(ctx *Context, in []*tensor.Tensor, out *tensor.Tenso
 	}
 	l.invStd = l.invStd[:c]
 	l.usedBatchStats = ctx.Train
-	for ch := 0; ch < c; ch++ {
-		var mean, variance float64
-		if ctx.Train {
-			var s float64
+	parallel.For(c, 1, func(c0, c1 int) {
+		for ch := c0; ch < c1; ch++ {
+			var mean, variance float64
+			if ctx.Train {
+				var s float64
+				for i := 0; i < n; i++ {
+					for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+						s += float64(v)
+					}
+				}
+				mean = s / float64(m)
+				var ss float64
+				for i := 0; i < n; i++ {
+					for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+						d := float64(v) - mean
+						ss += d * d
+					}
+				}
+				variance = ss / float64(m)
+				mom := l.Cfg.Momentum
+				unbiased := variance
+				if m > 1 {
+					unbiased = ss / float64(m-1)
+				}
+				rm, rv := &l.RunningMean.Value.Data[ch], &l.RunningVar.Value.Data[ch]
+				*rm = float32((1-mom)*float64(*rm) + mom*mean)
+				*rv = float32((1-mom)*float64(*rv) + mom*unbiased)
+			} else {
+				mean = float64(l.RunningMean.Value.Data[ch])
+				variance = float64(l.RunningVar.Value.Data[ch])
+			}
+			inv := 1 / math.Sqrt(variance+l.Cfg.Eps)
+			l.invStd[ch] = inv
+			g, b := float64(l.Gamma.Value.Data[ch]), float64(l.Beta.Value.Data[ch])
+			mf, invf := float32(mean), float32(inv)
+			gf, bf := float32(g), float32(b)
 			for i := 0; i < n; i++ {
-				for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					s += float64(v)
+				off := (i*c + ch) * hw
+				src := x.Data[off : off+hw]
+				xh := l.xhat[off : off+hw]
+				dst := out.Data[off : off+hw]
+				for p, v := range src {
+					z := (v - mf) * invf
+					xh[p] = z
+					dst[p] = z*gf + bf
 				}
 			}
-			mean = s / float64(m)
-			var ss float64
-			for i := 0; i < n; i++ {
-				for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					d := float64(v) - mean
-					ss += d * d
-				}
-			}
-			variance = ss / float64(m)
-			mom := l.Cfg.Momentum
-			unbiased := variance
-			if m > 1 {
-				unbiased = ss / float64(m-1)
-			}
-			rm, rv := &l.RunningMean.Value.Data[ch], &l.RunningVar.Value.Data[ch]
-			*rm = float32((1-mom)*float64(*rm) + mom*mean)
-			*rv = float32((1-mom)*float64(*rv) + mom*unbiased)
-		} else {
-			mean = float64(l.RunningMean.Value.Data[ch])
-			variance = float64(l.RunningVar.Value.Data[ch])
 		}
-		inv := 1 / math.Sqrt(variance+l.Cfg.Eps)
-		l.invStd[ch] = inv
-		g, b := float64(l.Gamma.Value.Data[ch]), float64(l.Beta.Value.Data[ch])
-		mf, invf := float32(mean), float32(inv)
-		gf, bf := float32(g), float32(b)
-		for i := 0; i < n; i++ {
-			off := (i*c + ch) * hw
-			src := x.Data[off : off+hw]
-			xh := l.xhat[off : off+hw]
-			dst := out.Data[off : off+hw]
-			for p, v := range src {
-				z := (v - mf) * invf
-				xh[p] = z
-				dst[p] = z*gf + bf
-			}
-		}
-	}
+	})
 }
 
 // Backward implements Layer. With batch statistics the mean and variance
@@ -152,35 +155,37 @@ func (l *BatchNorm) Forward(ctx *Context, in []*tensor.Tensor, out *tensor.Tenso
 func (l *BatchNorm) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tensor.Tensor, din []*tensor.Tensor) {
 	n, c, hw := spatial(dout)
 	m := float64(n * hw)
-	for ch := 0; ch < c; ch++ {
-		var sdy, sdyx float64
-		for i := 0; i < n; i++ {
-			off := (i*c + ch) * hw
-			xh := l.xhat[off : off+hw]
-			for p, dy := range dout.Data[off : off+hw] {
-				sdy += float64(dy)
-				sdyx += float64(dy) * float64(xh[p])
+	parallel.For(c, 1, func(c0, c1 int) {
+		for ch := c0; ch < c1; ch++ {
+			var sdy, sdyx float64
+			for i := 0; i < n; i++ {
+				off := (i*c + ch) * hw
+				xh := l.xhat[off : off+hw]
+				for p, dy := range dout.Data[off : off+hw] {
+					sdy += float64(dy)
+					sdyx += float64(dy) * float64(xh[p])
+				}
+			}
+			l.Gamma.Grad.Data[ch] += float32(sdyx)
+			l.Beta.Grad.Data[ch] += float32(sdy)
+			if din[0] == nil {
+				continue
+			}
+			g := float64(l.Gamma.Value.Data[ch]) * l.invStd[ch]
+			k0, k1 := float32(g), float32(0)
+			var k2 float32
+			if l.usedBatchStats {
+				k1 = float32(g * sdy / m)
+				k2 = float32(g * sdyx / m)
+			}
+			for i := 0; i < n; i++ {
+				off := (i*c + ch) * hw
+				xh := l.xhat[off : off+hw]
+				dx := din[0].Data[off : off+hw]
+				for p, dy := range dout.Data[off : off+hw] {
+					dx[p] += k0*dy - k1 - k2*xh[p]
+				}
 			}
 		}
-		l.Gamma.Grad.Data[ch] += float32(sdyx)
-		l.Beta.Grad.Data[ch] += float32(sdy)
-		if din[0] == nil {
-			continue
-		}
-		g := float64(l.Gamma.Value.Data[ch]) * l.invStd[ch]
-		k0, k1 := float32(g), float32(0)
-		var k2 float32
-		if l.usedBatchStats {
-			k1 = float32(g * sdy / m)
-			k2 = float32(g * sdyx / m)
-		}
-		for i := 0; i < n; i++ {
-			off := (i*c + ch) * hw
-			xh := l.xhat[off : off+hw]
-			dx := din[0].Data[off : off+hw]
-			for p, dy := range dout.Data[off : off+hw] {
-				dx[p] += k0*dy - k1 - k2*xh[p]
-			}
-		}
-	}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/evoprune/evoprune/blas"
+	"github.com/evoprune/evoprune/internal/parallel"
 	"github.com/evoprune/evoprune/tensor"
 )
 
@@ -192,34 +193,56 @@ func (l *Conv2d) im2col(x *tensor.Tensor, i0, b, oh, ow int, col []float32) {
 	h, w := x.Shape[2], x.Shape[3]
 	ohw := oh * ow
 	cols := b * ohw
-	for c := 0; c < inC; c++ {
-		for ky := 0; ky < k; ky++ {
-			for kx := 0; kx < k; kx++ {
-				row := col[((c*k+ky)*k+kx)*cols:]
-				for img := 0; img < b; img++ {
-					plane := x.Data[((i0+img)*inC+c)*h*w:]
-					dst := row[img*ohw : img*ohw+ohw]
-					for oy := 0; oy < oh; oy++ {
-						iy := oy*s - p + ky
-						drow := dst[oy*ow : oy*ow+ow]
-						if iy < 0 || iy >= h {
-							clear(drow)
-							continue
-						}
-						src := plane[iy*w : iy*w+w]
-						for ox := range drow {
-							ix := ox*s - p + kx
-							if ix < 0 || ix >= w {
-								drow[ox] = 0
+	parallel.For(inC, 1, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			for ky := 0; ky < k; ky++ {
+				for kx := 0; kx < k; kx++ {
+					row := col[((c*k+ky)*k+kx)*cols:]
+					// Output columns whose input column falls inside the image.
+					lo, hi := validRange(ow, w, s, p, kx)
+					for img := 0; img < b; img++ {
+						plane := x.Data[((i0+img)*inC+c)*h*w:]
+						dst := row[img*ohw : img*ohw+ohw]
+						for oy := 0; oy < oh; oy++ {
+							iy := oy*s - p + ky
+							drow := dst[oy*ow : oy*ow+ow]
+							if iy < 0 || iy >= h || lo >= hi {
+								clear(drow)
+								continue
+							}
+							src := plane[iy*w : iy*w+w]
+							clear(drow[:lo])
+							clear(drow[hi:])
+							if s == 1 {
+								copy(drow[lo:hi], src[lo-p+kx:])
 							} else {
-								drow[ox] = src[ix]
+								for ox := lo; ox < hi; ox++ {
+									drow[ox] = src[ox*s-p+kx]
+								}
 							}
 						}
 					}
 				}
 			}
 		}
+	})
+}
+
+// validRange returns the output columns [lo, hi) whose input column
+// ox*s - p + kx lies in [0, w).
+func validRange(ow, w, s, p, kx int) (lo, hi int) {
+	off := kx - p
+	lo = 0
+	if off < 0 {
+		lo = (-off + s - 1) / s
 	}
+	hi = ow
+	if last := (w - 1 - off); last < 0 {
+		hi = 0
+	} else {
+		hi = min(ow, last/s+1)
+	}
+	return lo, max(lo, hi)
 }
 
 // col2im adds dcol back onto dx, the adjoint of im2col.
@@ -227,29 +250,38 @@ func (l *Conv2d) col2im(dcol []float32, dx *tensor.Tensor, i0, b, h, w, oh, ow i
 	inC, k, s, p := l.Cfg.InC, l.Cfg.Kernel, l.Cfg.Stride, l.Cfg.Pad
 	ohw := oh * ow
 	cols := b * ohw
-	for c := 0; c < inC; c++ {
-		for ky := 0; ky < k; ky++ {
-			for kx := 0; kx < k; kx++ {
-				row := dcol[((c*k+ky)*k+kx)*cols:]
-				for img := 0; img < b; img++ {
-					plane := dx.Data[((i0+img)*inC+c)*h*w:]
-					src := row[img*ohw : img*ohw+ohw]
-					for oy := 0; oy < oh; oy++ {
-						iy := oy*s - p + ky
-						if iy < 0 || iy >= h {
-							continue
-						}
-						drow := plane[iy*w : iy*w+w]
-						srow := src[oy*ow : oy*ow+ow]
-						for ox, v := range srow {
-							ix := ox*s - p + kx
-							if ix >= 0 && ix < w {
-								drow[ix] += v
+	// Each input channel's planes receive only their own rows of dcol, so
+	// channels can be folded back concurrently.
+	parallel.For(inC, 1, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			for ky := 0; ky < k; ky++ {
+				for kx := 0; kx < k; kx++ {
+					row := dcol[((c*k+ky)*k+kx)*cols:]
+					lo, hi := validRange(ow, w, s, p, kx)
+					if lo >= hi {
+						continue
+					}
+					for img := 0; img < b; img++ {
+						plane := dx.Data[((i0+img)*inC+c)*h*w:]
+						src := row[img*ohw : img*ohw+ohw]
+						for oy := 0; oy < oh; oy++ {
+							iy := oy*s - p + ky
+							if iy < 0 || iy >= h {
+								continue
+							}
+							drow := plane[iy*w : iy*w+w]
+							srow := src[oy*ow : oy*ow+ow]
+							if s == 1 {
+								tensor.Axpy(1, srow[lo:hi], drow[lo-p+kx:])
+							} else {
+								for ox := lo; ox < hi; ox++ {
+									drow[ox*s-p+kx] += srow[ox]
+								}
 							}
 						}
 					}
 				}
 			}
 		}
-	}
+	})
 }

@@ -195,3 +195,29 @@ func TestLayerGradients(t *testing.T) {
 		checkLayer(t, c, rng)
 	}
 }
+
+// TestValidRange compares the closed form with a direct scan.
+func TestValidRange(t *testing.T) {
+	for w := 1; w < 9; w++ {
+		for k := 1; k <= 5; k++ {
+			for s := 1; s <= 3; s++ {
+				for p := 0; p <= k/2+1; p++ {
+					ow := (w+2*p-k)/s + 1
+					if ow <= 0 {
+						continue
+					}
+					for kx := 0; kx < k; kx++ {
+						lo, hi := validRange(ow, w, s, p, kx)
+						for ox := 0; ox < ow; ox++ {
+							ix := ox*s - p + kx
+							in := ix >= 0 && ix < w
+							if in != (ox >= lo && ox < hi) {
+								t.Fatalf("w=%d k=%d s=%d p=%d kx=%d: [%d,%d) wrong at ox=%d", w, k, s, p, kx, lo, hi, ox)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -38,8 +38,11 @@ type Graph struct {
 
 	byName    map[string]*Node
 	consumers [][]*Node
+	params    []NamedParam // cached by Params; reset when nodes are added
 	err       error
 	ins, dins [][]*tensor.Tensor // per-node argument scratch, reused
+	batch     int                // batch size the shapes below were made for
+	shapes    [][]int            // per-node batched output shape [batch, Shape...]
 }
 
 // NewGraph starts a graph whose input samples have the given shape.
@@ -101,6 +104,8 @@ func (g *Graph) add(name string, l Layer, inputs []*Node) error {
 	g.Nodes = append(g.Nodes, n)
 	g.byName[name] = n
 	g.consumers = nil
+	g.params = nil
+	g.ins, g.dins, g.shapes = nil, nil, nil
 	return nil
 }
 
@@ -128,24 +133,33 @@ func (g *Graph) Forward(ctx *Context, x *tensor.Tensor) *tensor.Tensor {
 		panic(fmt.Sprintf("nn: graph %s takes [N %s], got %s", g.Arch, tensor.ShapeString(in.Shape), tensor.ShapeString(x.Shape)))
 	}
 	in.out = x
-	n := x.Shape[0]
-	g.scratch()
+	g.scratch(x.Shape[0])
 	for _, node := range g.Nodes[1:] {
 		args := g.ins[node.Index][:0]
 		for _, p := range node.Inputs {
 			args = append(args, p.out)
 		}
 		g.ins[node.Index] = args
-		node.out.Resize(append([]int{n}, node.Shape...)...)
+		node.out.Resize(g.shapes[node.Index]...)
 		node.Layer.Forward(ctx, args, node.out)
 	}
 	return g.Output().out
 }
 
-func (g *Graph) scratch() {
+// scratch prepares the per-node argument lists and batched shapes, so that
+// a steady training loop allocates nothing per step.
+func (g *Graph) scratch(batch int) {
 	if len(g.ins) != len(g.Nodes) {
 		g.ins = make([][]*tensor.Tensor, len(g.Nodes))
 		g.dins = make([][]*tensor.Tensor, len(g.Nodes))
+		g.shapes = nil
+	}
+	if g.shapes == nil || g.batch != batch {
+		g.batch = batch
+		g.shapes = make([][]int, len(g.Nodes))
+		for i, node := range g.Nodes {
+			g.shapes[i] = append([]int{batch}, node.Shape...)
+		}
 	}
 }
 
@@ -154,12 +168,12 @@ func (g *Graph) scratch() {
 // into each Param.Grad. When inputGrad is true the gradient with respect to
 // the graph input is kept too (Input().Grad()).
 func (g *Graph) Backward(ctx *Context, dout *tensor.Tensor, inputGrad bool) {
-	n := g.Input().out.Shape[0]
+	g.scratch(g.Input().out.Shape[0])
 	for i, node := range g.Nodes {
 		if i == 0 && !inputGrad {
 			continue
 		}
-		node.grad.Resize(append([]int{n}, node.Shape...)...)
+		node.grad.Resize(g.shapes[i]...)
 		if node != g.Output() {
 			node.grad.Zero()
 		}
@@ -183,15 +197,16 @@ func (g *Graph) Backward(ctx *Context, dout *tensor.Tensor, inputGrad bool) {
 }
 
 // Params returns every parameter and buffer, named "<node>.<param>", in
-// node order.
+// node order. The slice is cached and shared: do not modify it.
 func (g *Graph) Params() []NamedParam {
-	var ps []NamedParam
-	for _, node := range g.Nodes[1:] {
-		for _, p := range node.Layer.Params() {
-			ps = append(ps, NamedParam{Name: node.Name + "." + p.Name, Node: node, Param: p})
+	if g.params == nil {
+		for _, node := range g.Nodes[1:] {
+			for _, p := range node.Layer.Params() {
+				g.params = append(g.params, NamedParam{Name: node.Name + "." + p.Name, Node: node, Param: p})
+			}
 		}
 	}
-	return ps
+	return g.params
 }
 
 // NamedParam is a parameter with its full name and owning node.

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 
+	"github.com/evoprune/evoprune/internal/parallel"
 	"github.com/evoprune/evoprune/tensor"
 )
 
@@ -36,22 +37,31 @@ func (*ReLU) OutShape(in [][]int) ([]int, error) { return oneInput("relu", in) }
 
 // Forward implements Layer.
 func (*ReLU) Forward(_ *Context, in []*tensor.Tensor, out *tensor.Tensor) {
-	for i, v := range in[0].Data {
-		out.Data[i] = max(v, 0)
-	}
+	x := in[0].Data
+	parallel.For(len(x), elementGrain, func(lo, hi int) {
+		o := out.Data[lo:hi]
+		for i, v := range x[lo:hi] {
+			o[i] = max(v, 0)
+		}
+	})
 }
+
+// elementGrain is the smallest share of an elementwise loop worth a goroutine.
+const elementGrain = 1 << 15
 
 // Backward implements Layer: the gradient passes where the output is positive.
 func (*ReLU) Backward(_ *Context, in []*tensor.Tensor, out, dout *tensor.Tensor, din []*tensor.Tensor) {
 	if din[0] == nil {
 		return
 	}
-	dx := din[0].Data[:len(out.Data)]
-	for i, y := range out.Data {
-		if y > 0 {
-			dx[i] += dout.Data[i]
+	parallel.For(len(out.Data), elementGrain, func(lo, hi int) {
+		dx, g := din[0].Data[lo:hi], dout.Data[lo:hi]
+		for i, y := range out.Data[lo:hi] {
+			if y > 0 {
+				dx[i] += g[i]
+			}
 		}
-	}
+	})
 }
 
 // Flatten turns a CxHxW sample into a vector of C*H*W, channel-major, so
@@ -120,9 +130,12 @@ func (*Add) OutShape(in [][]int) ([]int, error) {
 // Forward implements Layer.
 func (*Add) Forward(_ *Context, in []*tensor.Tensor, out *tensor.Tensor) {
 	a, b := in[0].Data, in[1].Data
-	for i := range out.Data {
-		out.Data[i] = a[i] + b[i]
-	}
+	parallel.For(len(out.Data), elementGrain, func(lo, hi int) {
+		o := out.Data[lo:hi]
+		for i := range o {
+			o[i] = a[lo+i] + b[lo+i]
+		}
+	})
 }
 
 // Backward implements Layer.

@@ -117,11 +117,11 @@ func Fit(g *nn.Graph, trainSet, valSet *data.Dataset, cfg Config) (Result, error
 		return Result{}, err
 	}
 	loader := data.NewLoader(trainSet, cfg.Batch, true, cfg.Augment, cfg.Seed)
-	ctx := &nn.Context{Train: true, Rand: rand.New(rand.NewPCG(cfg.Seed, 0xd1))}
+	stepper := &Stepper{Graph: g, Opt: opt, ClipNorm: cfg.ClipNorm, MaxGradNorm: cfg.MaxGradNorm,
+		Ctx: &nn.Context{Train: true, Rand: rand.New(rand.NewPCG(cfg.Seed, 0xd1))}}
 	params := g.Params()
 	x := &tensor.Tensor{}
 	y := make([]int32, cfg.Batch)
-	dlogits := &tensor.Tensor{}
 	res := Result{BestVal: -1}
 	var best []*tensor.Tensor
 	perEpoch := loader.Batches()
@@ -143,25 +143,10 @@ func Fit(g *nn.Graph, trainSet, valSet *data.Dataset, cfg Config) (Result, error
 				break
 			}
 			lr = cfg.Schedule.LR(cfg.LR, float64(epoch)+float64(b)/float64(perEpoch), cfg.Epochs)
-			logits := g.Forward(ctx, x)
-			dlogits.Resize(logits.Shape...)
-			loss, c := nn.SoftmaxCrossEntropy(logits, y[:n], dlogits)
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return res, &DivergedError{epoch + 1, step, fmt.Sprintf("loss is %g", loss)}
+			loss, c, err := stepper.Step(x, y[:n], lr)
+			if err != nil {
+				return res, &DivergedError{epoch + 1, step, err.Error()}
 			}
-			g.ZeroGrad()
-			g.Backward(ctx, dlogits, false)
-			norm, bad := nn.GradNorm(params)
-			if bad != "" {
-				return res, &DivergedError{epoch + 1, step, "non-finite gradient in " + bad}
-			}
-			if cfg.MaxGradNorm > 0 && norm > cfg.MaxGradNorm {
-				return res, &DivergedError{epoch + 1, step, fmt.Sprintf("gradient norm %.3g exceeds the limit %g", norm, cfg.MaxGradNorm)}
-			}
-			if cfg.ClipNorm > 0 {
-				nn.ClipGradNorm(params, cfg.ClipNorm)
-			}
-			opt.Step(params, lr)
 			lossSum += loss * float64(n)
 			seen += n
 			correct += c
@@ -248,4 +233,48 @@ func Evaluate(g *nn.Graph, d *data.Dataset, batch int) (loss, acc float64) {
 		correct += c
 	}
 	return lossSum / float64(d.N), float64(correct) / float64(d.N)
+}
+
+// Stepper performs optimisation steps: forward, loss, backward, guards,
+// update. It owns the buffers a step needs, so steps allocate nothing.
+type Stepper struct {
+	Graph       *nn.Graph
+	Opt         nn.Optimizer
+	Ctx         *nn.Context
+	ClipNorm    float64
+	MaxGradNorm float64
+
+	dlogits tensor.Tensor
+}
+
+// Step trains on one batch with learning rate lr and returns the batch's
+// mean loss and number of correct predictions. A non-finite loss or
+// gradient, or a gradient norm above MaxGradNorm, is an error and leaves the
+// weights untouched.
+func (s *Stepper) Step(x *tensor.Tensor, y []int32, lr float64) (loss float64, correct int, err error) {
+	if s.Ctx == nil {
+		s.Ctx = &nn.Context{Train: true, Rand: rand.New(rand.NewPCG(0, 0xd1))}
+	}
+	g := s.Graph
+	logits := g.Forward(s.Ctx, x)
+	s.dlogits.Resize(logits.Shape...)
+	loss, correct = nn.SoftmaxCrossEntropy(logits, y, &s.dlogits)
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, correct, fmt.Errorf("loss is %g", loss)
+	}
+	g.ZeroGrad()
+	g.Backward(s.Ctx, &s.dlogits, false)
+	params := g.Params()
+	norm, bad := nn.GradNorm(params)
+	if bad != "" {
+		return loss, correct, fmt.Errorf("non-finite gradient in %s", bad)
+	}
+	if s.MaxGradNorm > 0 && norm > s.MaxGradNorm {
+		return loss, correct, fmt.Errorf("gradient norm %.3g exceeds the limit %g", norm, s.MaxGradNorm)
+	}
+	if s.ClipNorm > 0 {
+		nn.ClipGradNorm(params, s.ClipNorm)
+	}
+	s.Opt.Step(params, lr)
+	return loss, correct, nil
 }

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/evoprune/evoprune/data"
-	"github.com/evoprune/evoprune/nn"
 	"github.com/evoprune/evoprune/models"
+	"github.com/evoprune/evoprune/nn"
 )
 
 // blobs is a synthetic 1x8x8 dataset whose class is which quadrant is bright:

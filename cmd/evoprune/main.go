@@ -57,7 +57,7 @@ pruning functions, and evolves such functions with genetic programming
 	}
 	root.PersistentFlags().IntVar(&threads, "threads", 0, "CPU threads to use (default: all cores)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newModelsCmd(), newTrainCmd(), newEvalCmd(), newVersionCmd())
+	root.AddCommand(newModelsCmd(), newTrainCmd(), newEvalCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }
 
