@@ -27,7 +27,18 @@ type BatchNorm struct {
 	xhat           []float32 // normalised input kept for backward
 	invStd         []float64
 	usedBatchStats bool
+	x, y, dy, dx   *tensor.Tensor // arguments of the parallel loop in flight
 }
+
+// bnForward and bnBackward are BatchNorm seen as the Task of one loop each;
+// channels are independent, so they are spread over threads.
+type (
+	bnForward  BatchNorm
+	bnBackward BatchNorm
+)
+
+func (t *bnForward) Run(c0, c1 int)  { (*BatchNorm)(t).forwardChannels(c0, c1) }
+func (t *bnBackward) Run(c0, c1 int) { (*BatchNorm)(t).backwardChannels(c0, c1) }
 
 func init() {
 	register("batchnorm", NewBatchNorm)
@@ -90,102 +101,112 @@ func spatial(x *tensor.Tensor) (n, c, hw int) {
 // Forward implements Layer.
 func (l *BatchNorm) Forward(ctx *Context, in []*tensor.Tensor, out *tensor.Tensor) {
 	x := in[0]
-	n, c, hw := spatial(x)
-	m := n * hw
+	_, c, _ := spatial(x)
 	l.xhat = grow(l.xhat, x.Len())
 	if cap(l.invStd) < c {
 		l.invStd = make([]float64, c)
 	}
 	l.invStd = l.invStd[:c]
 	l.usedBatchStats = ctx.Train
-	parallel.For(c, 1, func(c0, c1 int) {
-		for ch := c0; ch < c1; ch++ {
-			var mean, variance float64
-			if ctx.Train {
-				var s float64
-				for i := 0; i < n; i++ {
-					for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-						s += float64(v)
-					}
-				}
-				mean = s / float64(m)
-				var ss float64
-				for i := 0; i < n; i++ {
-					for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-						d := float64(v) - mean
-						ss += d * d
-					}
-				}
-				variance = ss / float64(m)
-				mom := l.Cfg.Momentum
-				unbiased := variance
-				if m > 1 {
-					unbiased = ss / float64(m-1)
-				}
-				rm, rv := &l.RunningMean.Value.Data[ch], &l.RunningVar.Value.Data[ch]
-				*rm = float32((1-mom)*float64(*rm) + mom*mean)
-				*rv = float32((1-mom)*float64(*rv) + mom*unbiased)
-			} else {
-				mean = float64(l.RunningMean.Value.Data[ch])
-				variance = float64(l.RunningVar.Value.Data[ch])
-			}
-			inv := 1 / math.Sqrt(variance+l.Cfg.Eps)
-			l.invStd[ch] = inv
-			g, b := float64(l.Gamma.Value.Data[ch]), float64(l.Beta.Value.Data[ch])
-			mf, invf := float32(mean), float32(inv)
-			gf, bf := float32(g), float32(b)
+	l.x, l.y = x, out
+	parallel.Do(c, 1, (*bnForward)(l))
+}
+
+func (l *BatchNorm) forwardChannels(c0, c1 int) {
+	x, out := l.x, l.y
+	n, c, hw := spatial(x)
+	m := n * hw
+	ctxTrain := l.usedBatchStats
+	for ch := c0; ch < c1; ch++ {
+		var mean, variance float64
+		if ctxTrain {
+			var s float64
 			for i := 0; i < n; i++ {
-				off := (i*c + ch) * hw
-				src := x.Data[off : off+hw]
-				xh := l.xhat[off : off+hw]
-				dst := out.Data[off : off+hw]
-				for p, v := range src {
-					z := (v - mf) * invf
-					xh[p] = z
-					dst[p] = z*gf + bf
+				for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+					s += float64(v)
 				}
+			}
+			mean = s / float64(m)
+			var ss float64
+			for i := 0; i < n; i++ {
+				for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+					d := float64(v) - mean
+					ss += d * d
+				}
+			}
+			variance = ss / float64(m)
+			mom := l.Cfg.Momentum
+			unbiased := variance
+			if m > 1 {
+				unbiased = ss / float64(m-1)
+			}
+			rm, rv := &l.RunningMean.Value.Data[ch], &l.RunningVar.Value.Data[ch]
+			*rm = float32((1-mom)*float64(*rm) + mom*mean)
+			*rv = float32((1-mom)*float64(*rv) + mom*unbiased)
+		} else {
+			mean = float64(l.RunningMean.Value.Data[ch])
+			variance = float64(l.RunningVar.Value.Data[ch])
+		}
+		inv := 1 / math.Sqrt(variance+l.Cfg.Eps)
+		l.invStd[ch] = inv
+		g, b := float64(l.Gamma.Value.Data[ch]), float64(l.Beta.Value.Data[ch])
+		mf, invf := float32(mean), float32(inv)
+		gf, bf := float32(g), float32(b)
+		for i := 0; i < n; i++ {
+			off := (i*c + ch) * hw
+			src := x.Data[off : off+hw]
+			xh := l.xhat[off : off+hw]
+			dst := out.Data[off : off+hw]
+			for p, v := range src {
+				z := (v - mf) * invf
+				xh[p] = z
+				dst[p] = z*gf + bf
 			}
 		}
-	})
+	}
 }
 
 // Backward implements Layer. With batch statistics the mean and variance
 // depend on the input, giving the familiar
 // dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)).
 func (l *BatchNorm) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tensor.Tensor, din []*tensor.Tensor) {
+	l.dy, l.dx = dout, din[0]
+	parallel.Do(dout.Shape[1], 1, (*bnBackward)(l))
+}
+
+func (l *BatchNorm) backwardChannels(c0, c1 int) {
+	dout := l.dy
 	n, c, hw := spatial(dout)
 	m := float64(n * hw)
-	parallel.For(c, 1, func(c0, c1 int) {
-		for ch := c0; ch < c1; ch++ {
-			var sdy, sdyx float64
-			for i := 0; i < n; i++ {
-				off := (i*c + ch) * hw
-				xh := l.xhat[off : off+hw]
-				for p, dy := range dout.Data[off : off+hw] {
-					sdy += float64(dy)
-					sdyx += float64(dy) * float64(xh[p])
-				}
-			}
-			l.Gamma.Grad.Data[ch] += float32(sdyx)
-			l.Beta.Grad.Data[ch] += float32(sdy)
-			if din[0] == nil {
-				continue
-			}
-			g := float64(l.Gamma.Value.Data[ch]) * l.invStd[ch]
-			k0, k1 := float32(g), float32(0)
-			var k2 float32
-			if l.usedBatchStats {
-				k1 = float32(g * sdy / m)
-				k2 = float32(g * sdyx / m)
-			}
-			for i := 0; i < n; i++ {
-				off := (i*c + ch) * hw
-				xh := l.xhat[off : off+hw]
-				dx := din[0].Data[off : off+hw]
-				for p, dy := range dout.Data[off : off+hw] {
-					dx[p] += k0*dy - k1 - k2*xh[p]
-				}
+	for ch := c0; ch < c1; ch++ {
+		var sdy, sdyx float64
+		for i := 0; i < n; i++ {
+			off := (i*c + ch) * hw
+			xh := l.xhat[off : off+hw]
+			for p, dy := range dout.Data[off : off+hw] {
+				sdy += float64(dy)
+				sdyx += float64(dy) * float64(xh[p])
 			}
 		}
-	})
+		l.Gamma.Grad.Data[ch] += float32(sdyx)
+		l.Beta.Grad.Data[ch] += float32(sdy)
+		if l.dx == nil {
+			continue
+		}
+		g := float64(l.Gamma.Value.Data[ch]) * l.invStd[ch]
+		k0, k1 := float32(g), float32(0)
+		var k2 float32
+		if l.usedBatchStats {
+			k1 = float32(g * sdy / m)
+			k2 = float32(g * sdyx / m)
+		}
+		for i := 0; i < n; i++ {
+			off := (i*c + ch) * hw
+			xh := l.xhat[off : off+hw]
+			dx := l.dx.Data[off : off+hw]
+			for p, dy := range dout.Data[off : off+hw] {
+				dx[p] += k0*dy - k1 - k2*xh[p]
+			}
+		}
+	}
 }

@@ -27,7 +27,25 @@ type Conv2d struct {
 	B      *Param // nil without bias
 
 	col, out2d, dcol []float32 // workspaces reused across steps
+	cur              convCall  // arguments of the parallel loop in flight
 }
+
+// convCall holds what im2col/col2im loops need, so they can be handed to
+// parallel.Do as a Task without allocating a closure.
+type convCall struct {
+	x                   *tensor.Tensor // im2col source or col2im destination
+	i0, b, h, w, oh, ow int
+	col                 []float32
+}
+
+// im2colTask and col2imTask are Conv2d seen as the Task of one loop each.
+type (
+	im2colTask Conv2d
+	col2imTask Conv2d
+)
+
+func (t *im2colTask) Run(c0, c1 int) { (*Conv2d)(t).im2colChannels(c0, c1) }
+func (t *col2imTask) Run(c0, c1 int) { (*Conv2d)(t).col2imChannels(c0, c1) }
 
 // colBudget bounds the im2col workspace (in float32s) so VGG's wide layers
 // at batch 128 do not need gigabytes: images are processed in chunks.
@@ -187,45 +205,49 @@ func (l *Conv2d) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tensor.T
 }
 
 // im2col writes col[(c*K+ky)*K+kx][img*oh*ow + oy*ow + ox] =
-// x[i0+img, c, oy*s-p+ky, ox*s-p+kx] (0 outside the image).
+// x[i0+img, c, oy*s-p+ky, ox*s-p+kx] (0 outside the image), input channels
+// spread over threads.
 func (l *Conv2d) im2col(x *tensor.Tensor, i0, b, oh, ow int, col []float32) {
+	l.cur = convCall{x: x, i0: i0, b: b, h: x.Shape[2], w: x.Shape[3], oh: oh, ow: ow, col: col}
+	parallel.Do(l.Cfg.InC, 1, (*im2colTask)(l))
+}
+
+func (l *Conv2d) im2colChannels(c0, c1 int) {
 	inC, k, s, p := l.Cfg.InC, l.Cfg.Kernel, l.Cfg.Stride, l.Cfg.Pad
-	h, w := x.Shape[2], x.Shape[3]
+	x, i0, b, h, w, oh, ow, col := l.cur.x, l.cur.i0, l.cur.b, l.cur.h, l.cur.w, l.cur.oh, l.cur.ow, l.cur.col
 	ohw := oh * ow
 	cols := b * ohw
-	parallel.For(inC, 1, func(c0, c1 int) {
-		for c := c0; c < c1; c++ {
-			for ky := 0; ky < k; ky++ {
-				for kx := 0; kx < k; kx++ {
-					row := col[((c*k+ky)*k+kx)*cols:]
-					// Output columns whose input column falls inside the image.
-					lo, hi := validRange(ow, w, s, p, kx)
-					for img := 0; img < b; img++ {
-						plane := x.Data[((i0+img)*inC+c)*h*w:]
-						dst := row[img*ohw : img*ohw+ohw]
-						for oy := 0; oy < oh; oy++ {
-							iy := oy*s - p + ky
-							drow := dst[oy*ow : oy*ow+ow]
-							if iy < 0 || iy >= h || lo >= hi {
-								clear(drow)
-								continue
-							}
-							src := plane[iy*w : iy*w+w]
-							clear(drow[:lo])
-							clear(drow[hi:])
-							if s == 1 {
-								copy(drow[lo:hi], src[lo-p+kx:])
-							} else {
-								for ox := lo; ox < hi; ox++ {
-									drow[ox] = src[ox*s-p+kx]
-								}
+	for c := c0; c < c1; c++ {
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				row := col[((c*k+ky)*k+kx)*cols:]
+				// Output columns whose input column falls inside the image.
+				lo, hi := validRange(ow, w, s, p, kx)
+				for img := 0; img < b; img++ {
+					plane := x.Data[((i0+img)*inC+c)*h*w:]
+					dst := row[img*ohw : img*ohw+ohw]
+					for oy := 0; oy < oh; oy++ {
+						iy := oy*s - p + ky
+						drow := dst[oy*ow : oy*ow+ow]
+						if iy < 0 || iy >= h || lo >= hi {
+							clear(drow)
+							continue
+						}
+						src := plane[iy*w : iy*w+w]
+						clear(drow[:lo])
+						clear(drow[hi:])
+						if s == 1 {
+							copy(drow[lo:hi], src[lo-p+kx:])
+						} else {
+							for ox := lo; ox < hi; ox++ {
+								drow[ox] = src[ox*s-p+kx]
 							}
 						}
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 // validRange returns the output columns [lo, hi) whose input column
@@ -245,43 +267,47 @@ func validRange(ow, w, s, p, kx int) (lo, hi int) {
 	return lo, max(lo, hi)
 }
 
-// col2im adds dcol back onto dx, the adjoint of im2col.
+// col2im adds dcol back onto dx, the adjoint of im2col. Each input
+// channel's planes receive only their own rows of dcol, so channels are
+// folded back concurrently.
 func (l *Conv2d) col2im(dcol []float32, dx *tensor.Tensor, i0, b, h, w, oh, ow int) {
+	l.cur = convCall{x: dx, i0: i0, b: b, h: h, w: w, oh: oh, ow: ow, col: dcol}
+	parallel.Do(l.Cfg.InC, 1, (*col2imTask)(l))
+}
+
+func (l *Conv2d) col2imChannels(c0, c1 int) {
 	inC, k, s, p := l.Cfg.InC, l.Cfg.Kernel, l.Cfg.Stride, l.Cfg.Pad
+	dx, i0, b, h, w, oh, ow, dcol := l.cur.x, l.cur.i0, l.cur.b, l.cur.h, l.cur.w, l.cur.oh, l.cur.ow, l.cur.col
 	ohw := oh * ow
 	cols := b * ohw
-	// Each input channel's planes receive only their own rows of dcol, so
-	// channels can be folded back concurrently.
-	parallel.For(inC, 1, func(c0, c1 int) {
-		for c := c0; c < c1; c++ {
-			for ky := 0; ky < k; ky++ {
-				for kx := 0; kx < k; kx++ {
-					row := dcol[((c*k+ky)*k+kx)*cols:]
-					lo, hi := validRange(ow, w, s, p, kx)
-					if lo >= hi {
-						continue
-					}
-					for img := 0; img < b; img++ {
-						plane := dx.Data[((i0+img)*inC+c)*h*w:]
-						src := row[img*ohw : img*ohw+ohw]
-						for oy := 0; oy < oh; oy++ {
-							iy := oy*s - p + ky
-							if iy < 0 || iy >= h {
-								continue
-							}
-							drow := plane[iy*w : iy*w+w]
-							srow := src[oy*ow : oy*ow+ow]
-							if s == 1 {
-								tensor.Axpy(1, srow[lo:hi], drow[lo-p+kx:])
-							} else {
-								for ox := lo; ox < hi; ox++ {
-									drow[ox*s-p+kx] += srow[ox]
-								}
+	for c := c0; c < c1; c++ {
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				row := dcol[((c*k+ky)*k+kx)*cols:]
+				lo, hi := validRange(ow, w, s, p, kx)
+				if lo >= hi {
+					continue
+				}
+				for img := 0; img < b; img++ {
+					plane := dx.Data[((i0+img)*inC+c)*h*w:]
+					src := row[img*ohw : img*ohw+ohw]
+					for oy := 0; oy < oh; oy++ {
+						iy := oy*s - p + ky
+						if iy < 0 || iy >= h {
+							continue
+						}
+						drow := plane[iy*w : iy*w+w]
+						srow := src[oy*ow : oy*ow+ow]
+						if s == 1 {
+							tensor.Axpy(1, srow[lo:hi], drow[lo-p+kx:])
+						} else {
+							for ox := lo; ox < hi; ox++ {
+								drow[ox*s-p+kx] += srow[ox]
 							}
 						}
 					}
 				}
 			}
 		}
-	})
+	}
 }

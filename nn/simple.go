@@ -8,7 +8,45 @@ import (
 )
 
 // ReLU is max(0, x), elementwise.
-type ReLU struct{}
+type ReLU struct{ ew elementwise }
+
+// elementwise holds the slices of an elementwise loop in flight, so the loop
+// can run on several threads without allocating a closure.
+type elementwise struct {
+	op      func(e *elementwise, lo, hi int)
+	a, b, c []float32
+}
+
+func (e *elementwise) Run(lo, hi int) { e.op(e, lo, hi) }
+
+func (e *elementwise) do(op func(e *elementwise, lo, hi int), a, b, c []float32) {
+	e.op, e.a, e.b, e.c = op, a, b, c
+	parallel.Do(len(a), elementGrain, e)
+}
+
+func reluForward(e *elementwise, lo, hi int) {
+	o := e.b[lo:hi]
+	for i, v := range e.a[lo:hi] {
+		o[i] = max(v, 0)
+	}
+}
+
+// reluBackward: a = output, b = its gradient, c = input gradient.
+func reluBackward(e *elementwise, lo, hi int) {
+	dx, g := e.c[lo:hi], e.b[lo:hi]
+	for i, y := range e.a[lo:hi] {
+		if y > 0 {
+			dx[i] += g[i]
+		}
+	}
+}
+
+func addForward(e *elementwise, lo, hi int) {
+	o, b := e.c[lo:hi], e.b[lo:hi]
+	for i, v := range e.a[lo:hi] {
+		o[i] = v + b[i]
+	}
+}
 
 type empty struct{}
 
@@ -36,32 +74,19 @@ func (*ReLU) MACs([][]int) int64 { return 0 }
 func (*ReLU) OutShape(in [][]int) ([]int, error) { return oneInput("relu", in) }
 
 // Forward implements Layer.
-func (*ReLU) Forward(_ *Context, in []*tensor.Tensor, out *tensor.Tensor) {
-	x := in[0].Data
-	parallel.For(len(x), elementGrain, func(lo, hi int) {
-		o := out.Data[lo:hi]
-		for i, v := range x[lo:hi] {
-			o[i] = max(v, 0)
-		}
-	})
+func (l *ReLU) Forward(_ *Context, in []*tensor.Tensor, out *tensor.Tensor) {
+	l.ew.do(reluForward, in[0].Data, out.Data, nil)
 }
 
 // elementGrain is the smallest share of an elementwise loop worth a goroutine.
 const elementGrain = 1 << 15
 
 // Backward implements Layer: the gradient passes where the output is positive.
-func (*ReLU) Backward(_ *Context, in []*tensor.Tensor, out, dout *tensor.Tensor, din []*tensor.Tensor) {
+func (l *ReLU) Backward(_ *Context, in []*tensor.Tensor, out, dout *tensor.Tensor, din []*tensor.Tensor) {
 	if din[0] == nil {
 		return
 	}
-	parallel.For(len(out.Data), elementGrain, func(lo, hi int) {
-		dx, g := din[0].Data[lo:hi], dout.Data[lo:hi]
-		for i, y := range out.Data[lo:hi] {
-			if y > 0 {
-				dx[i] += g[i]
-			}
-		}
-	})
+	l.ew.do(reluBackward, out.Data, dout.Data, din[0].Data)
 }
 
 // Flatten turns a CxHxW sample into a vector of C*H*W, channel-major, so
@@ -102,7 +127,7 @@ func (*Flatten) Backward(_ *Context, in []*tensor.Tensor, out, dout *tensor.Tens
 }
 
 // Add sums two tensors of one shape: the join of a residual block.
-type Add struct{}
+type Add struct{ ew elementwise }
 
 // Kind implements Layer.
 func (*Add) Kind() string { return "add" }
@@ -128,14 +153,8 @@ func (*Add) OutShape(in [][]int) ([]int, error) {
 }
 
 // Forward implements Layer.
-func (*Add) Forward(_ *Context, in []*tensor.Tensor, out *tensor.Tensor) {
-	a, b := in[0].Data, in[1].Data
-	parallel.For(len(out.Data), elementGrain, func(lo, hi int) {
-		o := out.Data[lo:hi]
-		for i := range o {
-			o[i] = a[lo+i] + b[lo+i]
-		}
-	})
+func (l *Add) Forward(_ *Context, in []*tensor.Tensor, out *tensor.Tensor) {
+	l.ew.do(addForward, in[0].Data, in[1].Data, out.Data)
 }
 
 // Backward implements Layer.

@@ -24,3 +24,36 @@ func TestForCoversEachItemOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestNestedDoesNotDeadlock(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	var total atomic.Int64
+	For(8, 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			For(100, 10, func(a, b int) { total.Add(int64(b - a)) })
+		}
+	})
+	if total.Load() != 800 {
+		t.Fatalf("nested loops covered %d items, want 800", total.Load())
+	}
+}
+
+type sumTask struct {
+	x   []float64
+	out []float64
+}
+
+func (s *sumTask) Run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		s.out[i] = s.x[i] * 2
+	}
+}
+
+func TestDoAllocatesNothing(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	task := &sumTask{x: make([]float64, 1<<12), out: make([]float64, 1<<12)}
+	Do(len(task.x), 64, task)
+	if a := testing.AllocsPerRun(100, func() { Do(len(task.x), 64, task) }); a != 0 {
+		t.Fatalf("Do allocates %.1f times per call", a)
+	}
+}
