@@ -166,3 +166,69 @@ func ClipGradNorm(params []NamedParam, maxNorm float64) float64 {
 	}
 	return norm
 }
+
+// State returns the momentum buffers by "momentum.<param>" so a run can be
+// resumed exactly.
+func (o *SGD) State(params []NamedParam) map[string][]float32 {
+	st := map[string][]float32{}
+	for _, p := range params {
+		if buf, ok := o.vel[p.Param]; ok {
+			st["momentum."+p.Name] = buf
+		}
+	}
+	return st
+}
+
+// LoadState restores buffers saved by State.
+func (o *SGD) LoadState(params []NamedParam, st map[string][]float32) error {
+	o.vel = map[*Param][]float32{}
+	for _, p := range params {
+		if buf, ok := st["momentum."+p.Name]; ok {
+			if len(buf) != p.Value.Len() {
+				return fmt.Errorf("optimizer state momentum.%s has %d values, parameter has %d", p.Name, len(buf), p.Value.Len())
+			}
+			o.vel[p.Param] = append([]float32(nil), buf...)
+		}
+	}
+	return nil
+}
+
+// State returns Adam's moments by "adam_m.<param>" and "adam_v.<param>"
+// and its step count as "adam_t".
+func (o *Adam) State(params []NamedParam) map[string][]float32 {
+	st := map[string][]float32{"adam_t": {float32(o.t)}}
+	for _, p := range params {
+		if m, ok := o.m[p.Param]; ok {
+			st["adam_m."+p.Name] = m
+			st["adam_v."+p.Name] = o.v[p.Param]
+		}
+	}
+	return st
+}
+
+// LoadState restores moments saved by State.
+func (o *Adam) LoadState(params []NamedParam, st map[string][]float32) error {
+	o.m, o.v = map[*Param][]float32{}, map[*Param][]float32{}
+	if t, ok := st["adam_t"]; ok && len(t) == 1 {
+		o.t = int(t[0])
+	}
+	for _, p := range params {
+		m, okm := st["adam_m."+p.Name]
+		v, okv := st["adam_v."+p.Name]
+		if !okm || !okv {
+			continue
+		}
+		if len(m) != p.Value.Len() || len(v) != p.Value.Len() {
+			return fmt.Errorf("optimizer state for %s has the wrong size", p.Name)
+		}
+		o.m[p.Param] = append([]float32(nil), m...)
+		o.v[p.Param] = append([]float32(nil), v...)
+	}
+	return nil
+}
+
+// Stateful optimisers can save and restore their buffers.
+type Stateful interface {
+	State(params []NamedParam) map[string][]float32
+	LoadState(params []NamedParam, st map[string][]float32) error
+}

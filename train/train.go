@@ -39,6 +39,15 @@ type Config struct {
 	// OnBest is called with the epoch whenever validation accuracy improves,
 	// e.g. to save a checkpoint. Its error stops the run.
 	OnBest func(epoch int, s EpochStats) error
+	// StatePath, when set, is where the training state is written after
+	// every epoch (and removed when the run finishes); with Resume, a state
+	// found there is loaded and the run continues after its last epoch.
+	StatePath string
+	Resume    bool
+
+	// crashAfter, in tests, ends the run abruptly after this many epochs
+	// (state written, nothing restored or removed), like a killed process.
+	crashAfter int
 }
 
 // EpochStats summarises one epoch.
@@ -61,6 +70,8 @@ type Result struct {
 	Steps     int          `json:"steps"`
 	Seconds   float64      `json:"seconds"`
 }
+
+var errCrashed = fmt.Errorf("simulated crash")
 
 // DivergedError reports a run stopped by a guard.
 type DivergedError struct {
@@ -126,9 +137,25 @@ func Fit(g *nn.Graph, trainSet, valSet *data.Dataset, cfg Config) (Result, error
 	var best []*tensor.Tensor
 	perEpoch := loader.Batches()
 	start := time.Now()
-	step := 0
-	for epoch := 0; epoch < cfg.Epochs && (cfg.MaxSteps <= 0 || step < cfg.MaxSteps); epoch++ {
+	step, first := 0, 0
+	if cfg.Resume && cfg.StatePath != "" {
+		m, b, ok, err := loadState(cfg.StatePath, g, opt, &cfg)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			best, first, step = b, m.EpochsDone, m.Steps
+			res.History, res.BestEpoch, res.BestVal = m.History, m.BestEpoch, m.BestVal
+			if cfg.Progress != nil {
+				fmt.Fprintf(cfg.Progress, "resuming from %s after epoch %d (best val %.2f%% at epoch %d)\n", cfg.StatePath, first, 100*m.BestVal, m.BestEpoch)
+			}
+		}
+	}
+	for epoch := first; epoch < cfg.Epochs && (cfg.MaxSteps <= 0 || step < cfg.MaxSteps); epoch++ {
 		loader.Reset(epoch)
+		// Dropout draws depend on (seed, epoch) only, like the data order, so
+		// a resumed run matches an uninterrupted one.
+		stepper.Ctx.Rand = rand.New(rand.NewPCG(cfg.Seed, 0xd1+uint64(epoch)))
 		bar := progress.New(cfg.Progress, fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs), perEpoch, 10*time.Second)
 		if cfg.MaxSteps > 0 {
 			bar = progress.New(cfg.Progress, fmt.Sprintf("epoch %d", epoch+1), min(perEpoch, cfg.MaxSteps-step), 10*time.Second)
@@ -181,8 +208,20 @@ func Fit(g *nn.Graph, trainSet, valSet *data.Dataset, cfg Config) (Result, error
 				}
 			}
 		}
+		if cfg.StatePath != "" {
+			m := stateMeta{Arch: g.Arch, Epochs: cfg.Epochs, Seed: cfg.Seed, Optimizer: cfg.Optimizer,
+				EpochsDone: epoch + 1, Steps: step, BestEpoch: res.BestEpoch, BestVal: res.BestVal,
+				HasBest: best != nil, History: res.History}
+			if err := saveState(cfg.StatePath, g, best, opt, m); err != nil {
+				return res, err
+			}
+		}
+		if cfg.crashAfter > 0 && epoch+1 == cfg.crashAfter {
+			return res, errCrashed
+		}
 	}
 	restore(params, best)
+	removeState(cfg.StatePath)
 	res.Steps = step
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/evoprune/evoprune/data"
@@ -123,6 +125,55 @@ func TestSchedules(t *testing.T) {
 	for _, bad := range []string{"nope", "multistep:", "multistep:a", "cosine:-1", "multistep:5:0"} {
 		if _, err := ParseSchedule(bad, 10); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// A run killed after an epoch and resumed from its state file ends with
+// exactly the weights and history of an uninterrupted run.
+func TestResumeMatchesUninterrupted(t *testing.T) {
+	tr, val := blobs(256, 1), blobs(64, 2)
+	base := Config{Epochs: 3, Batch: 32, Optimizer: "sgd", LR: 0.05, Momentum: 0.9, Seed: 5}
+	whole := tinyNet(t)
+	want, err := Fit(whole, tr, val, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opt := range []string{"sgd", "adam"} {
+		cfg := base
+		cfg.Optimizer = opt
+		if opt == "adam" {
+			cfg.LR = 0.01
+			whole = tinyNet(t)
+			if want, err = Fit(whole, tr, val, cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg.StatePath = filepath.Join(t.TempDir(), "state.safetensors")
+		cfg.Resume = true
+		crashed := cfg
+		crashed.crashAfter = 2
+		if _, err := Fit(tinyNet(t), tr, val, crashed); err != errCrashed {
+			t.Fatalf("%s: crash not simulated: %v", opt, err)
+		}
+		resumed := tinyNet(t) // fresh weights: everything must come from the state file
+		got, err := Fit(resumed, tr, val, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.History) != 3 || got.BestEpoch != want.BestEpoch || got.BestVal != want.BestVal {
+			t.Fatalf("%s: history %+v, want %+v", opt, got, want)
+		}
+		pw, pr := whole.Params(), resumed.Params()
+		for i := range pw {
+			for j := range pw[i].Value.Data {
+				if pw[i].Value.Data[j] != pr[i].Value.Data[j] {
+					t.Fatalf("%s: resumed weights differ at %s[%d]", opt, pw[i].Name, j)
+				}
+			}
+		}
+		if _, err := os.Stat(cfg.StatePath); !os.IsNotExist(err) {
+			t.Fatalf("%s: state file left after a finished run", opt)
 		}
 	}
 }

@@ -72,7 +72,7 @@ func newTrainCmd() *cobra.Command {
 		modelName, dataset, out, optimizer, schedule, augment, shortcut string
 		epochs, batch, classes, maxSteps                                int
 		lr, momentum, wd, width, clip                                   float64
-		nesterov, asJSON                                                bool
+		nesterov, asJSON, resume                                        bool
 		seed                                                            uint64
 		df                                                              dataFlags
 	)
@@ -83,11 +83,14 @@ func newTrainCmd() *cobra.Command {
 A validation split is held out of the training set (--val-size); the weights
 of the epoch with the best validation accuracy are saved to --out as they
 appear, and test accuracy is measured once, on those weights, at the end.
+After every epoch the full training state goes to OUT.state; if the run is
+killed, the same command with --resume continues it exactly.
 Defaults (optimizer, lr, schedule, augmentation) follow each model family's
 usual recipe; every flag given overrides it.`,
 		Example: `  evoprune train --model lenet5 --dataset mnist --epochs 5 --out lenet5.safetensors
   evoprune train --model resnet20 --dataset cifar10 --data-dir ../shared/data --epochs 1
-  evoprune train --model vgg16 --width 0.5 --dataset cifar10 --schedule multistep:15,25 --lr 0.05`,
+  evoprune train --model vgg16 --width 0.5 --dataset cifar10 --schedule multistep:15,25 --lr 0.05
+  evoprune train --model resnet20 --epochs 60 --out r20.safetensors --resume   # after a kill`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if modelName == "" {
@@ -155,6 +158,9 @@ usual recipe; every flag given overrides it.`,
 				return fmt.Errorf("model %s has %d outputs but %s has %d classes (use --classes %d)", g.Arch, g.Output().Channels(), dataset, trainSet.Classes, trainSet.Classes)
 			}
 			progressOut := os.Stderr
+			if _, err := os.Stat(out + ".state"); err == nil && !resume {
+				fmt.Fprintf(progressOut, "note: %s.state holds an interrupted run; it is being replaced (use --resume to continue it)\n", out)
+			}
 			fmt.Fprintf(progressOut, "training %s (%s params, %s MACs) on %s: %d train / %d val / %d test images, %d epochs, batch %d, %s lr %g, schedule %s, augment %s\n",
 				g.Arch, commas(g.NumParams()), commas(g.MACs()), dataset, trainSet.N, nSize(valSet), testSet.N, epochs, batch, optimizer, lr, sched, augment)
 			info := models.Info{Dataset: dataset, Classes: trainSet.Classes, Seed: seed, Version: version(),
@@ -162,7 +168,7 @@ usual recipe; every flag given overrides it.`,
 				Extra: map[string]string{"val_size": fmt.Sprint(df.valSize), "split_seed": fmt.Sprint(df.splitSeed)}}
 			cfg := train.Config{Epochs: epochs, MaxSteps: maxSteps, Batch: batch, Optimizer: optimizer, LR: lr, Momentum: momentum,
 				Nesterov: nesterov, WeightDecay: wd, Schedule: sched, Augment: aug, Seed: seed, ClipNorm: clip,
-				Progress: progressOut,
+				Progress: progressOut, StatePath: out + ".state", Resume: resume,
 				OnBest: func(epoch int, s train.EpochStats) error {
 					info.Epochs = epoch
 					info.Metrics["val_acc"] = s.ValAcc
@@ -213,6 +219,7 @@ usual recipe; every flag given overrides it.`,
 	f.StringVar(&shortcut, "shortcut", "A", "ResNet shortcut option: A (zero-pad) or B (1x1 conv + BN)")
 	f.Uint64Var(&seed, "seed", 1, "seed for initialisation, shuffling, augmentation and dropout")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	f.BoolVar(&resume, "resume", false, "continue an interrupted run from OUT.state (give the same flags again)")
 	df.register(cmd)
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		// The model's class count follows the dataset unless given.
