@@ -12,6 +12,10 @@
 // DIR/<model>-batch.safetensors holding "input", "labels" (as float32),
 // "eval_logits", "logits", "loss" (shape [1]), "grad.<param>" for every
 // learnable parameter and "running.<buffer>" for every BatchNorm buffer.
+// Unless --acts=false it also writes DIR/<model>-acts.safetensors with
+// "out.<node>" and "grad.<node>", every node's output and output gradient in
+// the training step, with which torch_equivalence.py locates a disagreement
+// node by node and resolves near ties of ReLU and max-pool decisions.
 package main
 
 import (
@@ -33,11 +37,12 @@ import (
 func main() {
 	out := flag.String("out", "", "directory to write the checkpoints and batch results into (created if missing)")
 	list := flag.String("models", "lenet5,resnet20,vgg16", "comma-separated architectures to dump")
-	seed := flag.Uint64("seed", 1, "seed of the weights, BatchNorm perturbation, input and labels")
+	seed := flag.Uint64("seed", 1, "seed of the weights, BatchNorm perturbation, input and labels; the i-th model (from 0) uses seed+i")
 	batch := flag.Int("batch", 8, "batch size")
+	acts := flag.Bool("acts", true, "also write DIR/<model>-acts.safetensors: every node's output and output gradient in the training step, to locate a disagreement and to resolve near ties")
 	flag.Parse()
 	if *out == "" || flag.NArg() != 0 || *batch < 2 {
-		fmt.Fprintln(os.Stderr, "usage: go run ./scripts/equivalence --out DIR [--models lenet5,resnet20,vgg16] [--seed N] [--batch N>=2]")
+		fmt.Fprintln(os.Stderr, "usage: go run ./scripts/equivalence --out DIR [--models lenet5,resnet20,vgg16] [--seed N] [--batch N>=2] [--acts=false]")
 		os.Exit(2)
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
@@ -49,7 +54,7 @@ func main() {
 		if name == "" {
 			continue
 		}
-		if err := dump(*out, name, *seed+uint64(i), *batch); err != nil {
+		if err := dump(*out, name, *seed+uint64(i), *batch, *acts); err != nil {
 			fail(err)
 		}
 	}
@@ -61,7 +66,7 @@ func fail(err error) {
 }
 
 // dump builds one model, saves it, and records its results on one batch.
-func dump(dir, name string, seed uint64, batch int) error {
+func dump(dir, name string, seed uint64, batch int, acts bool) error {
 	g, err := models.Build(name, models.Options{Seed: seed})
 	if err != nil {
 		return err
@@ -135,6 +140,17 @@ func dump(dir, name string, seed uint64, batch int) error {
 	out := filepath.Join(dir, name+"-batch.safetensors")
 	if err := safetensors.Write(out, f); err != nil {
 		return err
+	}
+	if acts {
+		a := &safetensors.File{Metadata: map[string]string{"arch": name}}
+		for _, node := range g.Nodes[1:] {
+			a.Tensors = append(a.Tensors,
+				safetensors.Tensor{Name: "out." + node.Name, Shape: node.Output().Shape, Data: node.Output().Data},
+				safetensors.Tensor{Name: "grad." + node.Name, Shape: node.Grad().Shape, Data: node.Grad().Data})
+		}
+		if err := safetensors.Write(filepath.Join(dir, name+"-acts.safetensors"), a); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("equivalence: %-9s %d BatchNorm layers perturbed, loss %.6f, %d gradients, %d running buffers -> %s, %s\n",
 		name, bns, loss, nGrad, nRun, ckpt, out)
