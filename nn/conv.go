@@ -26,8 +26,7 @@ type Conv2d struct {
 	Weight *Param
 	B      *Param // nil without bias
 
-	col, out2d, dcol []float32 // workspaces reused across steps
-	cur              convCall  // arguments of the parallel loop in flight
+	cur convCall // arguments of the parallel loop in flight
 }
 
 // convCall holds what im2col/col2im loops need, so they can be handed to
@@ -138,15 +137,15 @@ func (l *Conv2d) Forward(ctx *Context, in []*tensor.Tensor, out *tensor.Tensor) 
 	for i0 := 0; i0 < n; i0 += l.chunk(n, ohw) {
 		b := min(l.chunk(n, ohw), n-i0)
 		cols := b * ohw
-		l.col = grow(l.col, kdim*cols)
-		l.out2d = grow(l.out2d, oc*cols)
-		l.im2col(x, i0, b, oh, ow, l.col)
-		blas.Sgemm(false, false, oc, cols, kdim, 1, l.Weight.Value.Data, kdim, l.col, cols, 0, l.out2d, cols)
+		col := ctx.Scratch().Get(0, kdim*cols)
+		out2d := ctx.Scratch().Get(1, oc*cols)
+		l.im2col(x, i0, b, oh, ow, col)
+		blas.Sgemm(false, false, oc, cols, kdim, 1, l.Weight.Value.Data, kdim, col, cols, 0, out2d, cols)
 		// Scatter [oc][img*ohw+p] into NCHW, adding the bias on the way.
 		for img := 0; img < b; img++ {
 			dst := out.Data[(i0+img)*oc*ohw:]
 			for c := 0; c < oc; c++ {
-				src := l.out2d[c*cols+img*ohw : c*cols+img*ohw+ohw]
+				src := out2d[c*cols+img*ohw : c*cols+img*ohw+ohw]
 				d := dst[c*ohw : c*ohw+ohw]
 				if l.B != nil {
 					bv := l.B.Value.Data[c]
@@ -172,35 +171,36 @@ func (l *Conv2d) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tensor.T
 	for i0 := 0; i0 < n; i0 += l.chunk(n, ohw) {
 		b := min(l.chunk(n, ohw), n-i0)
 		cols := b * ohw
-		l.col = grow(l.col, kdim*cols)
-		l.out2d = grow(l.out2d, oc*cols)
+		col := ctx.Scratch().Get(0, kdim*cols)
+		dout2d := ctx.Scratch().Get(1, oc*cols)
 		// Gather dout into [oc][img*ohw+p], the layout of the forward GEMM.
 		for img := 0; img < b; img++ {
 			src := dout.Data[(i0+img)*oc*ohw:]
 			for c := 0; c < oc; c++ {
-				copy(l.out2d[c*cols+img*ohw:c*cols+img*ohw+ohw], src[c*ohw:c*ohw+ohw])
+				copy(dout2d[c*cols+img*ohw:c*cols+img*ohw+ohw], src[c*ohw:c*ohw+ohw])
 			}
 		}
 		if l.B != nil {
 			g := l.B.Grad.Data
 			for c := 0; c < oc; c++ {
 				var s float32
-				for _, v := range l.out2d[c*cols : c*cols+cols] {
+				for _, v := range dout2d[c*cols : c*cols+cols] {
 					s += v
 				}
 				g[c] += s
 			}
 		}
 		// dW += dout2d * col^T (col recomputed: cheaper than keeping it).
-		l.im2col(x, i0, b, oh, ow, l.col)
-		blas.Sgemm(false, true, oc, kdim, cols, 1, l.out2d, cols, l.col, cols, 1, l.Weight.Grad.Data, kdim)
+		l.im2col(x, i0, b, oh, ow, col)
+		blas.Sgemm(false, true, oc, kdim, cols, 1, dout2d, cols, col, cols, 1, l.Weight.Grad.Data, kdim)
 		if din[0] == nil {
 			continue
 		}
 		// dcol = W^T * dout2d, then fold back onto the input.
-		l.dcol = grow(l.dcol, kdim*cols)
-		blas.Sgemm(true, false, kdim, cols, oc, 1, l.Weight.Value.Data, kdim, l.out2d, cols, 0, l.dcol, cols)
-		l.col2im(l.dcol, din[0], i0, b, h, w, oh, ow)
+		// dcol may reuse col's memory: col is no longer needed.
+		dcol := col
+		blas.Sgemm(true, false, kdim, cols, oc, 1, l.Weight.Value.Data, kdim, dout2d, cols, 0, dcol, cols)
+		l.col2im(dcol, din[0], i0, b, h, w, oh, ow)
 	}
 }
 

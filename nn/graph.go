@@ -43,6 +43,8 @@ type Graph struct {
 	ins, dins [][]*tensor.Tensor // per-node argument scratch, reused
 	batch     int                // batch size the shapes below were made for
 	shapes    [][]int            // per-node batched output shape [batch, Shape...]
+	ws        Workspace          // scratch shared by all layers
+	ctx       Context            // the caller's context plus the workspace
 }
 
 // NewGraph starts a graph whose input samples have the given shape.
@@ -134,6 +136,9 @@ func (g *Graph) Forward(ctx *Context, x *tensor.Tensor) *tensor.Tensor {
 	}
 	in.out = x
 	g.scratch(x.Shape[0])
+	g.ctx = *ctx
+	g.ctx.scratch = &g.ws
+	ctx = &g.ctx
 	for _, node := range g.Nodes[1:] {
 		args := g.ins[node.Index][:0]
 		for _, p := range node.Inputs {
@@ -169,6 +174,9 @@ func (g *Graph) scratch(batch int) {
 // the graph input is kept too (Input().Grad()).
 func (g *Graph) Backward(ctx *Context, dout *tensor.Tensor, inputGrad bool) {
 	g.scratch(g.Input().out.Shape[0])
+	g.ctx = *ctx
+	g.ctx.scratch = &g.ws
+	ctx = &g.ctx
 	for i, node := range g.Nodes {
 		if i == 0 && !inputGrad {
 			continue

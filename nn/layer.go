@@ -41,6 +41,34 @@ func newBuffer(name string, shape ...int) *Param {
 type Context struct {
 	Train bool
 	Rand  *rand.Rand
+
+	// scratch is the graph's shared workspace, set by Graph.Forward and
+	// Graph.Backward for the duration of the pass.
+	scratch *Workspace
+}
+
+// Workspace holds temporary buffers (im2col matrices and the like) that
+// layers need only during their own forward or backward call. Layers run one
+// after another, so one workspace per graph serves all of them, which keeps
+// a deep network's memory to its activations.
+type Workspace struct {
+	bufs [3][]float32
+}
+
+// Get returns workspace buffer i (0..2) with n elements. Contents are
+// unspecified; the buffer is valid until the next call for the same i.
+func (w *Workspace) Get(i, n int) []float32 {
+	w.bufs[i] = grow(w.bufs[i], n)
+	return w.bufs[i]
+}
+
+// Scratch returns the workspace of the pass in flight, or a private one
+// when a layer is called outside a graph (as in tests).
+func (c *Context) Scratch() *Workspace {
+	if c.scratch == nil {
+		c.scratch = &Workspace{}
+	}
+	return c.scratch
 }
 
 // Layer is one node's computation. Shapes passed to OutShape are per sample;
