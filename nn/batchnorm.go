@@ -24,7 +24,7 @@ type BatchNorm struct {
 	Gamma, Beta             *Param
 	RunningMean, RunningVar *Param
 
-	xhat           []float32 // normalised input kept for backward
+	mean           []float32 // per-channel mean used by the last forward
 	invStd         []float64
 	usedBatchStats bool
 	x, y, dy, dx   *tensor.Tensor // arguments of the parallel loop in flight
@@ -102,11 +102,11 @@ func spatial(x *tensor.Tensor) (n, c, hw int) {
 func (l *BatchNorm) Forward(ctx *Context, in []*tensor.Tensor, out *tensor.Tensor) {
 	x := in[0]
 	_, c, _ := spatial(x)
-	l.xhat = grow(l.xhat, x.Len())
 	if cap(l.invStd) < c {
 		l.invStd = make([]float64, c)
+		l.mean = make([]float32, c)
 	}
-	l.invStd = l.invStd[:c]
+	l.invStd, l.mean = l.invStd[:c], l.mean[:c]
 	l.usedBatchStats = ctx.Train
 	l.x, l.y = x, out
 	parallel.Do(c, 1, (*bnForward)(l))
@@ -151,16 +151,14 @@ func (l *BatchNorm) forwardChannels(c0, c1 int) {
 		l.invStd[ch] = inv
 		g, b := float64(l.Gamma.Value.Data[ch]), float64(l.Beta.Value.Data[ch])
 		mf, invf := float32(mean), float32(inv)
+		l.mean[ch] = mf
 		gf, bf := float32(g), float32(b)
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
 			src := x.Data[off : off+hw]
-			xh := l.xhat[off : off+hw]
 			dst := out.Data[off : off+hw]
 			for p, v := range src {
-				z := (v - mf) * invf
-				xh[p] = z
-				dst[p] = z*gf + bf
+				dst[p] = (v-mf)*invf*gf + bf
 			}
 		}
 	}
@@ -170,7 +168,7 @@ func (l *BatchNorm) forwardChannels(c0, c1 int) {
 // depend on the input, giving the familiar
 // dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)).
 func (l *BatchNorm) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tensor.Tensor, din []*tensor.Tensor) {
-	l.dy, l.dx = dout, din[0]
+	l.x, l.dy, l.dx = in[0], dout, din[0]
 	parallel.Do(dout.Shape[1], 1, (*bnBackward)(l))
 }
 
@@ -179,13 +177,16 @@ func (l *BatchNorm) backwardChannels(c0, c1 int) {
 	n, c, hw := spatial(dout)
 	m := float64(n * hw)
 	for ch := c0; ch < c1; ch++ {
+		// The normalised input is recomputed rather than stored: the same
+		// float32 formula as the forward pass gives the same values.
+		mf, invf := l.mean[ch], float32(l.invStd[ch])
 		var sdy, sdyx float64
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
-			xh := l.xhat[off : off+hw]
+			xs := l.x.Data[off : off+hw]
 			for p, dy := range dout.Data[off : off+hw] {
 				sdy += float64(dy)
-				sdyx += float64(dy) * float64(xh[p])
+				sdyx += float64(dy) * float64((xs[p]-mf)*invf)
 			}
 		}
 		l.Gamma.Grad.Data[ch] += float32(sdyx)
@@ -202,10 +203,10 @@ func (l *BatchNorm) backwardChannels(c0, c1 int) {
 		}
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
-			xh := l.xhat[off : off+hw]
+			xs := l.x.Data[off : off+hw]
 			dx := l.dx.Data[off : off+hw]
 			for p, dy := range dout.Data[off : off+hw] {
-				dx[p] += k0*dy - k1 - k2*xh[p]
+				dx[p] += k0*dy - k1 - k2*((xs[p]-mf)*invf)
 			}
 		}
 	}

@@ -19,6 +19,7 @@ type Node struct {
 	Index  int // position in Graph.Nodes (topological order)
 
 	out, grad *tensor.Tensor
+	keepGrad  bool
 }
 
 // Channels is the size of the node output's channel axis.
@@ -27,7 +28,10 @@ func (n *Node) Channels() int { return n.Shape[0] }
 // Output returns the node's activation from the last forward pass.
 func (n *Node) Output() *tensor.Tensor { return n.out }
 
-// Grad returns the gradient of the node's output from the last backward pass.
+// Grad returns the gradient of the node's output from the last backward
+// pass. Gradients are recycled as soon as they are consumed, so it is only
+// kept for nodes marked with Graph.KeepGrad (and for the input when
+// Backward is asked for it); for others it is empty.
 func (n *Node) Grad() *tensor.Tensor { return n.grad }
 
 // Graph is a model: nodes in topological order, Nodes[0] the input and the
@@ -40,11 +44,39 @@ type Graph struct {
 	consumers [][]*Node
 	params    []NamedParam // cached by Params; reset when nodes are added
 	err       error
-	ins, dins [][]*tensor.Tensor // per-node argument scratch, reused
-	batch     int                // batch size the shapes below were made for
-	shapes    [][]int            // per-node batched output shape [batch, Shape...]
-	ws        Workspace          // scratch shared by all layers
-	ctx       Context            // the caller's context plus the workspace
+	ins, dins [][]*tensor.Tensor  // per-node argument scratch, reused
+	batch     int                 // batch size the shapes below were made for
+	shapes    [][]int             // per-node batched output shape [batch, Shape...]
+	ws        Workspace           // scratch shared by all layers
+	ctx       Context             // the caller's context plus the workspace
+	free      map[int][][]float32 // recycled gradient buffers by length
+}
+
+// KeepGrad asks Backward to keep node n's output gradient for the caller
+// (e.g. for gradient-based pruning criteria) instead of recycling it.
+func (g *Graph) KeepGrad(n *Node, keep bool) { n.keepGrad = keep }
+
+func (g *Graph) acquire(t *tensor.Tensor, shape []int) {
+	n := tensor.Numel(shape)
+	if s := g.free[n]; len(s) > 0 {
+		t.Data = s[len(s)-1]
+		g.free[n] = s[:len(s)-1]
+		clear(t.Data)
+	} else {
+		t.Data = make([]float32, n)
+	}
+	t.Shape = append(t.Shape[:0], shape...)
+}
+
+func (g *Graph) release(t *tensor.Tensor) {
+	if t.Data == nil {
+		return
+	}
+	if g.free == nil {
+		g.free = map[int][][]float32{}
+	}
+	g.free[len(t.Data)] = append(g.free[len(t.Data)], t.Data)
+	t.Data = nil
 }
 
 // NewGraph starts a graph whose input samples have the given shape.
@@ -177,16 +209,16 @@ func (g *Graph) Backward(ctx *Context, dout *tensor.Tensor, inputGrad bool) {
 	g.ctx = *ctx
 	g.ctx.scratch = &g.ws
 	ctx = &g.ctx
-	for i, node := range g.Nodes {
-		if i == 0 && !inputGrad {
-			continue
-		}
-		node.grad.Resize(g.shapes[i]...)
-		if node != g.Output() {
-			node.grad.Zero()
-		}
+	// A node's output gradient is needed from the backward of its last
+	// consumer to its own backward; outside that window its buffer serves
+	// other nodes, so a deep network holds only a few gradients at a time.
+	for _, node := range g.Nodes {
+		g.release(node.grad)
 	}
-	copy(g.Output().grad.Data, dout.Data)
+	keep := func(n *Node) bool { return n.keepGrad || (n.Index == 0 && inputGrad) }
+	out := g.Output()
+	g.acquire(out.grad, g.shapes[out.Index])
+	copy(out.grad.Data, dout.Data)
 	for i := len(g.Nodes) - 1; i >= 1; i-- {
 		node := g.Nodes[i]
 		args := g.ins[i][:0]
@@ -195,12 +227,18 @@ func (g *Graph) Backward(ctx *Context, dout *tensor.Tensor, inputGrad bool) {
 			args = append(args, p.out)
 			if p.Index == 0 && !inputGrad {
 				dargs = append(dargs, nil)
-			} else {
-				dargs = append(dargs, p.grad)
+				continue
 			}
+			if p.grad.Data == nil {
+				g.acquire(p.grad, g.shapes[p.Index])
+			}
+			dargs = append(dargs, p.grad)
 		}
 		g.ins[i], g.dins[i] = args, dargs
 		node.Layer.Backward(ctx, args, node.out, node.grad, dargs)
+		if !keep(node) {
+			g.release(node.grad)
+		}
 	}
 }
 

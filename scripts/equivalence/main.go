@@ -110,6 +110,11 @@ func dump(dir, name string, seed uint64, batch int, acts bool) error {
 	dlogits := tensor.New(logits.Shape...)
 	loss, _ := nn.SoftmaxCrossEntropy(logits, labels, dlogits)
 	g.ZeroGrad()
+	// Keep every layer's output gradient for the per-layer diagnosis file
+	// (the graph otherwise recycles them as soon as they are consumed).
+	for _, node := range g.Nodes[1:] {
+		g.KeepGrad(node, true)
+	}
 	g.Backward(ctx, dlogits, false)
 
 	if !tensor.AllFinite(evalLogits.Data) || !tensor.AllFinite(logits.Data) {
