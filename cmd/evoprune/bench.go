@@ -114,7 +114,7 @@ settings do not leak from one to the next.`,
 
 func runSpeedChild(exe, model string, batch, threads int, seconds float64) (speedResult, error) {
 	var out, errb bytes.Buffer
-	c := exec.Command(exe, "--threads", strconv.Itoa(threads), "bench", "speed-child", "--model", model,
+	c := exec.Command(exe, "--threads", strconv.Itoa(threads), "--blas", blasBackend, "bench", "speed-child", "--model", model,
 		"--batch", strconv.Itoa(batch), "--seconds", fmt.Sprint(seconds))
 	c.Stdout, c.Stderr = &out, &errb
 	if err := c.Run(); err != nil {

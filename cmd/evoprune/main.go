@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/evoprune/evoprune/blas"
 	"github.com/spf13/cobra"
 )
 
@@ -31,7 +32,10 @@ type usageError struct{ error }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-var threads int
+var (
+	threads     int
+	blasBackend string
+)
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
@@ -52,13 +56,35 @@ pruning functions, and evolves such functions with genetic programming
 			if threads > 0 {
 				runtime.GOMAXPROCS(threads)
 			}
-			return nil
+			return selectBLAS(blasBackend)
 		},
 	}
 	root.PersistentFlags().IntVar(&threads, "threads", 0, "CPU threads to use (default: all cores)")
+	defBLAS := os.Getenv("EVOPRUNE_BLAS")
+	if defBLAS == "" {
+		defBLAS = "go"
+	}
+	root.PersistentFlags().StringVar(&blasBackend, "blas", defBLAS, "GEMM backend: go (pure Go) or openblas (needs a build with -tags openblas); default $EVOPRUNE_BLAS or go")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newModelsCmd(), newTrainCmd(), newEvalCmd(), newBenchCmd(), newVersionCmd())
 	return root
+}
+
+// selectBLAS installs the GEMM backend the user asked for. OpenBLAS gets the
+// --threads budget, so it is loaded after GOMAXPROCS is set.
+func selectBLAS(name string) error {
+	switch name {
+	case "go", "":
+		return nil
+	case "openblas":
+		f, err := blas.LoadOpenBLAS()
+		if err != nil {
+			return fmt.Errorf("--blas openblas: %w", err)
+		}
+		blas.Use(f)
+		return nil
+	}
+	return usagef("--blas must be go or openblas, got %q", name)
 }
 
 func version() string {
