@@ -242,6 +242,7 @@ type gemmJob struct {
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
+	src            Source // B from a Source instead of b (SgemmSource)
 	splitM         bool
 	chunk, nchunks int
 	next           atomic.Int64
@@ -272,7 +273,20 @@ func (j *gemmJob) run(ws *gemmWorkspace, part int) {
 		} else {
 			a = j.a[lo*j.lda:]
 		}
+		if j.src != nil {
+			j.f.serialSource(ws, j.transA, j.transB, hi-lo, j.n, j.k, j.alpha, a, j.lda, sourceView{j.src, 0, 0}, j.beta, j.c[lo*j.ldc:], j.ldc)
+			return
+		}
 		j.f.serial(ws, j.transA, j.transB, hi-lo, j.n, j.k, j.alpha, a, j.lda, j.b, j.ldb, j.beta, j.c[lo*j.ldc:], j.ldc)
+		return
+	}
+	if j.src != nil {
+		hi := min(j.n, lo+j.chunk)
+		v := sourceView{j.src, 0, lo}
+		if j.transB {
+			v = sourceView{j.src, lo, 0}
+		}
+		j.f.serialSource(ws, j.transA, j.transB, j.m, hi-lo, j.k, j.alpha, j.a, j.lda, v, j.beta, j.c[lo:], j.ldc)
 		return
 	}
 	hi := min(j.n, lo+j.chunk)
@@ -309,8 +323,8 @@ func startWorkers(n int) {
 
 // gemmWorkspace holds one goroutine's packing buffers, 64-byte aligned.
 type gemmWorkspace struct {
-	a, b       []float32
-	araw, braw []float32
+	a, b, s          []float32
+	araw, braw, sraw []float32
 }
 
 var freeWorkspaces = make(chan *gemmWorkspace, 64)

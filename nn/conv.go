@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/evoprune/evoprune/blas"
 	"github.com/evoprune/evoprune/internal/parallel"
@@ -19,36 +20,124 @@ type ConvConfig struct {
 	Bias   bool `json:"bias"`
 }
 
-// Conv2d is a convolution lowered to GEMM: for a chunk of b images the
-// im2col matrix col[InC*K*K, b*OH*OW] is built, and out = W * col.
+// Conv2d is a convolution lowered to GEMM without materialising the
+// im2col matrix: the GEMM pulls cache-sized blocks of it from the image
+// (patches, a blas.Source). Per image, out[oc, oh*ow] = W[oc, InC*K*K] *
+// patches(x) (small maps: chunks of images in one product). The backward
+// pass computes dW = dout * patches(x)^T over a chunk of images, and dx as
+// the convolution of dout with the flipped, transposed filters (stride 1,
+// large maps), or through dcol and col2im.
 type Conv2d struct {
 	Cfg    ConvConfig
 	Weight *Param
 	B      *Param // nil without bias
 
-	cur convCall // arguments of the parallel loop in flight
+	cur     convCall  // arguments of the parallel loop in flight
+	flipped []float32 // W rearranged for the input gradient
+	srcs    []patches // one Source per image, reused (no allocation per step)
+	inHW    int       // input pixels of the pass in flight
 }
 
-// convCall holds what im2col/col2im loops need, so they can be handed to
-// parallel.Do as a Task without allocating a closure.
+// source returns the reusable patches Source of slot i.
+func (l *Conv2d) source(i int) *patches { return &l.srcs[i] }
+
+func (l *Conv2d) ensureSources(n int) {
+	if len(l.srcs) < n {
+		l.srcs = make([]patches, n)
+	}
+}
+
+// convCall holds what a parallel loop over images or channels needs, so it
+// can be handed to parallel.Do as a Task without allocating a closure.
 type convCall struct {
-	x                   *tensor.Tensor // im2col source or col2im destination
+	x, y                *tensor.Tensor // input and output of the loop
 	i0, b, h, w, oh, ow int
 	col                 []float32
+	threads             int // GEMM threads per image
 }
 
-// im2colTask and col2imTask are Conv2d seen as the Task of one loop each.
+// convForward, convInputGrad and col2imTask are Conv2d seen as the Task of
+// one loop each.
 type (
-	im2colTask Conv2d
-	col2imTask Conv2d
+	convForward   Conv2d
+	convInputGrad Conv2d
+	col2imTask    Conv2d
 )
 
-func (t *im2colTask) Run(c0, c1 int) { (*Conv2d)(t).im2colChannels(c0, c1) }
-func (t *col2imTask) Run(c0, c1 int) { (*Conv2d)(t).col2imChannels(c0, c1) }
+func (t *convForward) Run(i0, i1 int)   { (*Conv2d)(t).forwardImages(i0, i1) }
+func (t *convInputGrad) Run(i0, i1 int) { (*Conv2d)(t).inputGradImages(i0, i1) }
+func (t *col2imTask) Run(c0, c1 int)    { (*Conv2d)(t).col2imChannels(c0, c1) }
 
-// colBudget bounds the im2col workspace (in float32s) so VGG's wide layers
-// at batch 128 do not need gigabytes: images are processed in chunks.
+// colBudget bounds the gathered output-gradient workspace (in float32s) of
+// the weight-gradient GEMM: images are processed in chunks.
 const colBudget = 1 << 22
+
+// patches is the im2col matrix of images [i0, i0+b) of x as a blas.Source:
+// row (c*K+ky)*K+kx, column img*oh*ow + oy*ow + ox holds
+// x[i0+img, c, oy*s-p+ky, ox*s-p+kx] (0 outside the image).
+type patches struct {
+	x                        []float32
+	c, h, w, k, s, p, oh, ow int
+	i0, b                    int
+}
+
+func (q *patches) Rows() int { return q.c * q.k * q.k }
+func (q *patches) Cols() int { return q.b * q.oh * q.ow }
+
+// Block implements blas.Source. It walks the block's columns output row by
+// output row (no division per element) and copies each row's valid span of
+// input pixels, zeroing what falls in the padding.
+func (q *patches) Block(r0, nr, c0, nc int, dst []float32, ld int) {
+	ohw := q.oh * q.ow
+	kk := q.k * q.k
+	img0, pos0 := c0/ohw, c0%ohw
+	oy0, ox00 := pos0/q.ow, pos0%q.ow
+	for r := r0; r < r0+nr; r++ {
+		ch, rem := r/kk, r%kk
+		ky, kx := rem/q.k, rem%q.k
+		lo, hi := validRange(q.ow, q.w, q.s, q.p, kx)
+		row := dst[(r-r0)*ld : (r-r0)*ld+nc]
+		img, oy, ox0 := img0, oy0, ox00
+		for j := 0; j < nc; {
+			run := min(q.ow-ox0, nc-j)
+			d := row[j : j+run]
+			iy := oy*q.s - q.p + ky
+			a, b := max(lo, ox0), min(hi, ox0+run)
+			if iy < 0 || iy >= q.h || a >= b {
+				zero(d)
+			} else {
+				zero(d[:a-ox0])
+				zero(d[b-ox0:])
+				src := q.x[((q.i0+img)*q.c+ch)*q.h*q.w+iy*q.w:]
+				if q.s == 1 {
+					copy(d[a-ox0:b-ox0], src[a-q.p+kx:])
+				} else {
+					dd := d[a-ox0 : b-ox0]
+					for i := range dd {
+						dd[i] = src[(a+i)*q.s-q.p+kx]
+					}
+				}
+			}
+			j += run
+			ox0 = 0
+			if oy++; oy == q.oh {
+				oy, img = 0, img+1
+			}
+		}
+	}
+}
+
+// zero clears a short slice inline (padding spans are a pixel or two,
+// where a call to the runtime's memclr costs more than the stores).
+func zero(d []float32) {
+	if len(d) > 8 {
+		clear(d)
+		return
+	}
+	for i := range d {
+		d[i] = 0
+	}
+}
 
 func init() { register("conv2d", NewConv2d) }
 
@@ -112,11 +201,9 @@ func (l *Conv2d) MACs(in [][]int) int64 {
 	return int64(out[0]) * int64(out[1]) * int64(out[2]) * int64(l.Cfg.InC*k*k)
 }
 
-// chunk returns how many images fit one im2col workspace.
+// chunk returns how many images the weight-gradient pass takes at once.
 func (l *Conv2d) chunk(n, ohw int) int {
-	k := l.Cfg.InC * l.Cfg.Kernel * l.Cfg.Kernel
-	b := colBudget / (k * ohw)
-	return max(1, min(n, b))
+	return max(1, min(n, colBudget/(l.Cfg.OutC*ohw)))
 }
 
 func grow(buf []float32, n int) []float32 {
@@ -126,37 +213,96 @@ func grow(buf []float32, n int) []float32 {
 	return buf[:n]
 }
 
+// perImage decides how to use the threads for n independent per-image
+// products: one image per thread with single-threaded GEMMs when there are
+// enough images, otherwise images in turn with multi-threaded GEMMs. The
+// results are the same either way.
+func perImage(n int) (parallelImages bool, gemmThreads int) {
+	if procs := runtime.GOMAXPROCS(0); procs > 1 && n >= procs {
+		return true, 1
+	}
+	return false, 0
+}
+
+// minPerImage is the smallest output map (pixels) computed image by image;
+// smaller maps (VGG's last stages are 2x2) would give GEMMs too narrow to
+// run well, so their images are batched into one product and scattered.
+const minPerImage = 128
+
 // Forward implements Layer.
 func (l *Conv2d) Forward(ctx *Context, in []*tensor.Tensor, out *tensor.Tensor) {
 	x := in[0]
 	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
 	oh, ow := l.outHW(h, w)
+	if oh*ow < minPerImage {
+		l.forwardBatched(ctx, x, out, h, w, oh, ow)
+		return
+	}
+	par, threads := perImage(n)
+	l.ensureSources(n)
+	l.cur = convCall{x: x, y: out, h: h, w: w, oh: oh, ow: ow, threads: threads}
+	if par {
+		parallel.Do(n, 1, (*convForward)(l))
+	} else {
+		l.forwardImages(0, n)
+	}
+}
+
+// forwardBatched computes chunks of images as one product
+// out2d[oc, img*ohw+p] = W * patches and scatters it into NCHW.
+func (l *Conv2d) forwardBatched(ctx *Context, x, out *tensor.Tensor, h, w, oh, ow int) {
+	n := x.Shape[0]
 	ohw := oh * ow
 	kdim := l.Cfg.InC * l.Cfg.Kernel * l.Cfg.Kernel
 	oc := l.Cfg.OutC
+	l.ensureSources(1)
 	for i0 := 0; i0 < n; i0 += l.chunk(n, ohw) {
 		b := min(l.chunk(n, ohw), n-i0)
 		cols := b * ohw
-		col := ctx.Scratch().Get(0, kdim*cols)
 		out2d := ctx.Scratch().Get(1, oc*cols)
-		l.im2col(x, i0, b, oh, ow, col)
-		blas.Sgemm(false, false, oc, cols, kdim, 1, l.Weight.Value.Data, kdim, col, cols, 0, out2d, cols)
-		// Scatter [oc][img*ohw+p] into NCHW, adding the bias on the way.
+		src := l.source(0)
+		*src = patches{x: x.Data, c: l.Cfg.InC, h: h, w: w, k: l.Cfg.Kernel, s: l.Cfg.Stride, p: l.Cfg.Pad,
+			oh: oh, ow: ow, i0: i0, b: b}
+		blas.SgemmSource(0, false, false, oc, cols, kdim, 1, l.Weight.Value.Data, kdim, src, 0, out2d, cols)
 		for img := 0; img < b; img++ {
 			dst := out.Data[(i0+img)*oc*ohw:]
 			for c := 0; c < oc; c++ {
-				src := out2d[c*cols+img*ohw : c*cols+img*ohw+ohw]
+				srow := out2d[c*cols+img*ohw : c*cols+img*ohw+ohw]
 				d := dst[c*ohw : c*ohw+ohw]
+				bv := float32(0)
 				if l.B != nil {
-					bv := l.B.Value.Data[c]
-					for p, v := range src {
-						d[p] = v + bv
-					}
-				} else {
-					copy(d, src)
+					bv = l.B.Value.Data[c]
+				}
+				for p, v := range srow {
+					d[p] = v + bv
 				}
 			}
 		}
+	}
+}
+
+func (l *Conv2d) forwardImages(i0, i1 int) {
+	x, out := l.cur.x, l.cur.y
+	h, w, oh, ow := l.cur.h, l.cur.w, l.cur.oh, l.cur.ow
+	ohw := oh * ow
+	kdim := l.Cfg.InC * l.Cfg.Kernel * l.Cfg.Kernel
+	oc := l.Cfg.OutC
+	for img := i0; img < i1; img++ {
+		src := l.source(img)
+		*src = patches{x: x.Data, c: l.Cfg.InC, h: h, w: w, k: l.Cfg.Kernel, s: l.Cfg.Stride, p: l.Cfg.Pad,
+			oh: oh, ow: ow, i0: img, b: 1}
+		y := out.Data[img*oc*ohw : (img+1)*oc*ohw]
+		beta := float32(0)
+		if l.B != nil {
+			for c, bv := range l.B.Value.Data {
+				row := y[c*ohw : (c+1)*ohw]
+				for i := range row {
+					row[i] = bv
+				}
+			}
+			beta = 1
+		}
+		blas.SgemmSource(l.cur.threads, false, false, oc, ohw, kdim, 1, l.Weight.Value.Data, kdim, src, beta, y, ohw)
 	}
 }
 
@@ -168,12 +314,12 @@ func (l *Conv2d) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tensor.T
 	ohw := oh * ow
 	kdim := l.Cfg.InC * l.Cfg.Kernel * l.Cfg.Kernel
 	oc := l.Cfg.OutC
+	l.inHW = h * w
+	// dW += dout2d * patches^T, dout gathered into [oc][img*ohw+p] per chunk.
 	for i0 := 0; i0 < n; i0 += l.chunk(n, ohw) {
 		b := min(l.chunk(n, ohw), n-i0)
 		cols := b * ohw
-		col := ctx.Scratch().Get(0, kdim*cols)
 		dout2d := ctx.Scratch().Get(1, oc*cols)
-		// Gather dout into [oc][img*ohw+p], the layout of the forward GEMM.
 		for img := 0; img < b; img++ {
 			src := dout.Data[(i0+img)*oc*ohw:]
 			for c := 0; c < oc; c++ {
@@ -190,63 +336,63 @@ func (l *Conv2d) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tensor.T
 				g[c] += s
 			}
 		}
-		// dW += dout2d * col^T (col recomputed: cheaper than keeping it).
-		l.im2col(x, i0, b, oh, ow, col)
-		blas.Sgemm(false, true, oc, kdim, cols, 1, dout2d, cols, col, cols, 1, l.Weight.Grad.Data, kdim)
-		if din[0] == nil {
-			continue
+		l.ensureSources(1)
+		src := l.source(0)
+		*src = patches{x: x.Data, c: l.Cfg.InC, h: h, w: w, k: l.Cfg.Kernel, s: l.Cfg.Stride, p: l.Cfg.Pad,
+			oh: oh, ow: ow, i0: i0, b: b}
+		blas.SgemmSource(0, false, true, oc, kdim, cols, 1, dout2d, cols, src, 1, l.Weight.Grad.Data, kdim)
+		if din[0] != nil && !l.flipPath() {
+			// dcol = W^T * dout2d, folded back onto the input.
+			dcol := ctx.Scratch().Get(0, kdim*cols)
+			blas.Sgemm(true, false, kdim, cols, oc, 1, l.Weight.Value.Data, kdim, dout2d, cols, 0, dcol, cols)
+			l.col2im(dcol, din[0], i0, b, h, w, oh, ow)
 		}
-		// dcol = W^T * dout2d, then fold back onto the input.
-		// dcol may reuse col's memory: col is no longer needed.
-		dcol := col
-		blas.Sgemm(true, false, kdim, cols, oc, 1, l.Weight.Value.Data, kdim, dout2d, cols, 0, dcol, cols)
-		l.col2im(dcol, din[0], i0, b, h, w, oh, ow)
 	}
-}
-
-// im2col writes col[(c*K+ky)*K+kx][img*oh*ow + oy*ow + ox] =
-// x[i0+img, c, oy*s-p+ky, ox*s-p+kx] (0 outside the image), input channels
-// spread over threads.
-func (l *Conv2d) im2col(x *tensor.Tensor, i0, b, oh, ow int, col []float32) {
-	l.cur = convCall{x: x, i0: i0, b: b, h: x.Shape[2], w: x.Shape[3], oh: oh, ow: ow, col: col}
-	parallel.Do(l.Cfg.InC, 1, (*im2colTask)(l))
-}
-
-func (l *Conv2d) im2colChannels(c0, c1 int) {
-	inC, k, s, p := l.Cfg.InC, l.Cfg.Kernel, l.Cfg.Stride, l.Cfg.Pad
-	x, i0, b, h, w, oh, ow, col := l.cur.x, l.cur.i0, l.cur.b, l.cur.h, l.cur.w, l.cur.oh, l.cur.ow, l.cur.col
-	ohw := oh * ow
-	cols := b * ohw
-	for c := c0; c < c1; c++ {
-		for ky := 0; ky < k; ky++ {
-			for kx := 0; kx < k; kx++ {
-				row := col[((c*k+ky)*k+kx)*cols:]
-				// Output columns whose input column falls inside the image.
-				lo, hi := validRange(ow, w, s, p, kx)
-				for img := 0; img < b; img++ {
-					plane := x.Data[((i0+img)*inC+c)*h*w:]
-					dst := row[img*ohw : img*ohw+ohw]
-					for oy := 0; oy < oh; oy++ {
-						iy := oy*s - p + ky
-						drow := dst[oy*ow : oy*ow+ow]
-						if iy < 0 || iy >= h || lo >= hi {
-							clear(drow)
-							continue
-						}
-						src := plane[iy*w : iy*w+w]
-						clear(drow[:lo])
-						clear(drow[hi:])
-						if s == 1 {
-							copy(drow[lo:hi], src[lo-p+kx:])
-						} else {
-							for ox := lo; ox < hi; ox++ {
-								drow[ox] = src[ox*s-p+kx]
-							}
-						}
-					}
+	if din[0] == nil || !l.flipPath() {
+		return
+	}
+	// Stride 1: dx is dout convolved with the filters flipped in space and
+	// with in/out channels swapped, padded by K-1-p: a forward convolution,
+	// image by image, accumulated into dx.
+	k := l.Cfg.Kernel
+	inC := l.Cfg.InC
+	l.flipped = grow(l.flipped, l.Weight.Value.Len())
+	wv := l.Weight.Value.Data
+	for co := 0; co < oc; co++ {
+		for ci := 0; ci < inC; ci++ {
+			for ky := 0; ky < k; ky++ {
+				for kx := 0; kx < k; kx++ {
+					l.flipped[((ci*oc+co)*k+ky)*k+kx] = wv[((co*inC+ci)*k+k-1-ky)*k+k-1-kx]
 				}
 			}
 		}
+	}
+	par, threads := perImage(n)
+	l.ensureSources(n)
+	l.cur = convCall{x: dout, y: din[0], h: h, w: w, oh: oh, ow: ow, threads: threads}
+	if par {
+		parallel.Do(n, 1, (*convInputGrad)(l))
+	} else {
+		l.inputGradImages(0, n)
+	}
+}
+
+// flipPath reports whether dx is computed as a forward convolution of dout
+// (stride 1, and padding small enough that the flipped padding K-1-p is not
+// negative); otherwise through dcol and col2im.
+func (l *Conv2d) flipPath() bool {
+	return l.Cfg.Stride == 1 && l.Cfg.Pad <= l.Cfg.Kernel-1 && l.inHW >= minPerImage
+}
+
+func (l *Conv2d) inputGradImages(i0, i1 int) {
+	dout, dx := l.cur.x, l.cur.y
+	h, w, oh, ow := l.cur.h, l.cur.w, l.cur.oh, l.cur.ow
+	k, oc, inC := l.Cfg.Kernel, l.Cfg.OutC, l.Cfg.InC
+	for img := i0; img < i1; img++ {
+		src := l.source(img)
+		*src = patches{x: dout.Data, c: oc, h: oh, w: ow, k: k, s: 1, p: k - 1 - l.Cfg.Pad, oh: h, ow: w, i0: img, b: 1}
+		y := dx.Data[img*inC*h*w : (img+1)*inC*h*w]
+		blas.SgemmSource(l.cur.threads, false, false, inC, h*w, oc*k*k, 1, l.flipped, oc*k*k, src, 1, y, h*w)
 	}
 }
 

@@ -174,6 +174,14 @@ func TestLayerGradients(t *testing.T) {
 		{name: "conv k3 s1 p1 bias", layer: conv(ConvConfig{InC: 3, OutC: 4, Kernel: 3, Stride: 1, Pad: 1, Bias: true}), inputs: []*tensor.Tensor{randTensor(rng, 2, 3, 5, 5)}, eps: 1e-1},
 		{name: "conv k3 s2 p1", layer: conv(ConvConfig{InC: 2, OutC: 3, Kernel: 3, Stride: 2, Pad: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 7, 6)}, eps: 1e-1},
 		{name: "conv k5 s1 p0", layer: conv(ConvConfig{InC: 2, OutC: 3, Kernel: 5, Stride: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 8, 8)}, eps: 1e-1},
+		// Maps of at least minPerImage pixels take the per-image path and the
+		// flipped-filter input gradient; smaller ones the batched path and col2im.
+		{name: "conv k3 s1 p1 12x12 bias", layer: conv(ConvConfig{InC: 2, OutC: 3, Kernel: 3, Stride: 1, Pad: 1, Bias: true}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 12, 12)}, eps: 1e-1},
+		{name: "conv k5 s1 p0 16x14", layer: conv(ConvConfig{InC: 2, OutC: 2, Kernel: 5, Stride: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 16, 14)}, eps: 1e-1},
+		{name: "conv k3 s2 p1 24x24", layer: conv(ConvConfig{InC: 2, OutC: 2, Kernel: 3, Stride: 2, Pad: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 24, 24)}, eps: 1e-1},
+		{name: "conv k3 s1 p0", layer: conv(ConvConfig{InC: 2, OutC: 3, Kernel: 3, Stride: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 6, 5)}, eps: 1e-1},
+		{name: "conv k3 s1 p2 bias", layer: conv(ConvConfig{InC: 2, OutC: 3, Kernel: 3, Stride: 1, Pad: 2, Bias: true}), inputs: []*tensor.Tensor{randTensor(rng, 3, 2, 4, 4)}, eps: 1e-1},
+		{name: "conv k1 s1 p1", layer: conv(ConvConfig{InC: 3, OutC: 2, Kernel: 1, Stride: 1, Pad: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 3, 3, 3)}, eps: 1e-1},
 		{name: "conv k1 s2", layer: conv(ConvConfig{InC: 3, OutC: 2, Kernel: 1, Stride: 2}), inputs: []*tensor.Tensor{randTensor(rng, 2, 3, 5, 5)}, eps: 1e-1},
 		{name: "batchnorm2d train", layer: bn(3), inputs: []*tensor.Tensor{randTensor(rng, 4, 3, 3, 3)}, train: true, eps: 5e-2},
 		{name: "batchnorm2d eval", layer: bnEval, inputs: []*tensor.Tensor{randTensor(rng, 4, 3, 3, 3)}, eps: 1e-1},

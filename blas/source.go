@@ -1,0 +1,193 @@
+package blas
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Source is a matrix that is produced block by block on demand instead of
+// being stored whole. A convolution's im2col matrix is the motivating case:
+// it is K*K times larger than the image it is gathered from, so writing it
+// out and reading it back costs more memory traffic than the multiply-adds
+// it feeds. Given as the B operand of SgemmSource, only cache-sized blocks of
+// it ever exist.
+//
+// Block must be safe for concurrent calls (blocks are requested by several
+// goroutines when the product is split across threads).
+type Source interface {
+	// Rows and Cols give the matrix's shape.
+	Rows() int
+	Cols() int
+	// Block writes rows [r0, r0+nr) x columns [c0, c0+nc) of the matrix into
+	// dst, row i at dst[i*ld : i*ld+nc]. It must not write dst outside those
+	// ranges.
+	Block(r0, nr, c0, nc int, dst []float32, ld int)
+}
+
+// SourceFloat32 is implemented by GEMM backends that take B from a Source
+// without materialising it.
+type SourceFloat32 interface {
+	// SgemmSource is Sgemm with op(B) from src: src is k x n, or n x k when
+	// transB. threads caps the goroutines used (0: GOMAXPROCS); callers
+	// that already run one product per core pass 1.
+	SgemmSource(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+		src Source, beta float32, c []float32, ldc int)
+}
+
+// SgemmSource computes C = alpha*op(A)*op(B) + beta*C with op(B) taken from
+// src (k x n, or n x k when transB). Backends without Source support get
+// the matrix materialised once, so every backend gives the product.
+func SgemmSource(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	src Source, beta float32, c []float32, ldc int) {
+	rb, cb := k, n
+	if transB {
+		rb, cb = n, k
+	}
+	if src.Rows() != rb || src.Cols() != cb {
+		panic(fmt.Sprintf("blas: SgemmSource needs a %dx%d source, got %dx%d", rb, cb, src.Rows(), src.Cols()))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if s, ok := Implementation().(SourceFloat32); ok {
+		s.SgemmSource(threads, transA, transB, m, n, k, alpha, a, lda, src, beta, c, ldc)
+		return
+	}
+	buf := materialised.Get().(*[]float32)
+	if cap(*buf) < rb*cb {
+		*buf = make([]float32, rb*cb)
+	}
+	b := (*buf)[:rb*cb]
+	src.Block(0, rb, 0, cb, b, cb)
+	Sgemm(transA, transB, m, n, k, alpha, a, lda, b, cb, beta, c, ldc)
+	materialised.Put(buf)
+}
+
+var materialised = sync.Pool{New: func() any { return new([]float32) }}
+
+// SgemmSource implements SourceFloat32.
+func (g Blocked) SgemmSource(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	src Source, beta float32, c []float32, ldc int) {
+	sourceCheck(transA, m, n, k, a, lda, c, ldc)
+	if k == 0 || alpha == 0 {
+		scale(m, n, beta, c, ldc)
+		return
+	}
+	f := g.family()
+	nt, splitM, chunk, nchunks := gemmSplit(f, m, n, k)
+	if threads > 0 {
+		nt = min(nt, threads)
+	}
+	if nt <= 1 {
+		ws := getWorkspace()
+		f.serialSource(ws, transA, transB, m, n, k, alpha, a, lda, sourceView{src, 0, 0}, beta, c, ldc)
+		putWorkspace(ws)
+		return
+	}
+	job := jobPool.Get().(*gemmJob)
+	job.f, job.transA, job.transB, job.m, job.n, job.k = f, transA, transB, m, n, k
+	job.alpha, job.beta, job.a, job.b, job.c, job.lda, job.ldb, job.ldc = alpha, beta, a, nil, c, lda, 0, ldc
+	job.src = src
+	job.splitM, job.chunk, job.nchunks = splitM, chunk, nchunks
+	job.next.Store(0)
+	startWorkers(nt - 1)
+	job.wg.Add(nt - 1)
+	for p := 1; p < nt; p++ {
+		workQueue <- job
+	}
+	job.work()
+	job.wg.Wait()
+	job.a, job.b, job.c, job.src = nil, nil, nil, nil
+	jobPool.Put(job)
+}
+
+// sourceView is a Source seen from an offset, for the part of C one chunk
+// of a threaded product computes.
+type sourceView struct {
+	src    Source
+	r0, c0 int
+}
+
+func (v sourceView) block(r0, nr, c0, nc int, dst []float32, ld int) {
+	v.src.Block(v.r0+r0, nr, v.c0+c0, nc, dst, ld)
+}
+
+// serialSource is serial with op(B) produced block by block from src. The
+// k blocking is serial's, so the sums per element of C are ordered the same
+// way for any thread count.
+func (f *gemmFamily) serialSource(ws *gemmWorkspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	src sourceView, beta float32, c []float32, ldc int) {
+	kcs := blocks(k, f.kc, 1)
+	ncs := blocks(n, f.nc, f.nr)
+	if !transB && m <= f.smallM*f.mr {
+		// Few rows: produce all k rows of a column block (small enough to
+		// stay in cache) and let the small-M path read it in place.
+		ld := (ncs+f.nr-1)/f.nr*f.nr + 16
+		ws.s = aligned(&ws.sraw, k*ld)
+		for jc := 0; jc < n; jc += ncs {
+			nc := min(ncs, n-jc)
+			src.block(0, k, jc, nc, ws.s, ld)
+			f.serialSmallM(ws, transA, m, nc, k, kcs, alpha, a, lda, ws.s, ld, beta, c[jc:], ldc)
+		}
+		return
+	}
+	mcs := blocks(m, f.mc, f.mr)
+	ldbt := (ncs+f.nr-1)/f.nr*f.nr + 16
+	ws.a = aligned(&ws.araw, mcs*kcs)
+	ws.b = aligned(&ws.braw, kcs*ldbt)
+	if transB {
+		ws.s = aligned(&ws.sraw, ncs*kcs)
+	}
+	for ic := 0; ic < m; ic += mcs {
+		mc := min(mcs, m-ic)
+		for pc := 0; pc < k; pc += kcs {
+			kc := min(kcs, k-pc)
+			packA(transA, a, lda, ic, mc, pc, kc, f.mr, ws.a)
+			bet := beta
+			if pc > 0 {
+				bet = 1
+			}
+			for jc := 0; jc < n; jc += ncs {
+				nc := min(ncs, n-jc)
+				if transB {
+					// op(B) = S^T: produce S's rows [jc, jc+nc) x [pc, pc+kc)
+					// and pack them as if they were a stored B^T.
+					src.block(jc, nc, pc, kc, ws.s, kc)
+					packB(f, ws.s, kc, 0, kc, 0, nc, ws.b)
+				} else {
+					src.block(pc, kc, jc, nc, ws.b, ldbt)
+					if nce := (nc + f.nr - 1) / f.nr * f.nr; nce > nc {
+						for p := 0; p < kc; p++ {
+							clear(ws.b[p*ldbt+nc : p*ldbt+nce])
+						}
+					}
+				}
+				f.tiles(mc, nc, kc, ws, transB, ldbt, c[ic*ldc+jc:], ldc, alpha, bet)
+			}
+		}
+	}
+}
+
+// sourceCheck is gemmCheck for the operands SgemmSource holds in memory.
+func sourceCheck(transA bool, m, n, k int, a []float32, lda int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("blas: negative size %s", String(m, n, k)))
+	}
+	ra, ca := m, k
+	if transA {
+		ra, ca = k, m
+	}
+	for _, op := range []struct {
+		what       string
+		rows, cols int
+		s          []float32
+		ld         int
+	}{{"a", ra, ca, a, lda}, {"c", m, n, c, ldc}} {
+		if op.ld < max(1, op.cols) {
+			panic(fmt.Sprintf("blas: ld%s=%d < %d for %s", op.what, op.ld, max(1, op.cols), String(m, n, k)))
+		}
+		if op.rows > 0 && op.cols > 0 && len(op.s) < (op.rows-1)*op.ld+op.cols {
+			panic(fmt.Sprintf("blas: insufficient length of %s: %d < %d for %s", op.what, len(op.s), (op.rows-1)*op.ld+op.cols, String(m, n, k)))
+		}
+	}
+}
