@@ -88,6 +88,15 @@ func (q *patches) Cols() int { return q.b * q.oh * q.ow }
 // output row (no division per element) and copies each row's valid span of
 // input pixels, zeroing what falls in the padding.
 func (q *patches) Block(r0, nr, c0, nc int, dst []float32, ld int) {
+	if q.s == 1 && q.oh == q.h && q.ow == q.w {
+		q.blockSame(r0, nr, c0, nc, dst, ld)
+		return
+	}
+	generalBlock(q, r0, nr, c0, nc, dst, ld)
+}
+
+// generalBlock is Block for any stride and padding.
+func generalBlock(q *patches, r0, nr, c0, nc int, dst []float32, ld int) {
 	ohw := q.oh * q.ow
 	kk := q.k * q.k
 	img0, pos0 := c0/ohw, c0%ohw
@@ -123,6 +132,50 @@ func (q *patches) Block(r0, nr, c0, nc int, dst []float32, ld int) {
 			if oy++; oy == q.oh {
 				oy, img = 0, img+1
 			}
+		}
+	}
+}
+
+// blockSame is Block for the common stride-1 "same" convolution (output map
+// as large as the input). There, patch row (c, ky, kx) is the input plane
+// shifted by d = (ky-p)*w + (kx-p): one contiguous copy per image, clamped
+// to the plane (which zeroes the rows above and below it), followed by
+// zeroing the |kx-p| columns of each row that fall off its left or right edge.
+func (q *patches) blockSame(r0, nr, c0, nc int, dst []float32, ld int) {
+	hw, w := q.h*q.w, q.w
+	kk := q.k * q.k
+	for r := r0; r < r0+nr; r++ {
+		ch, rem := r/kk, r%kk
+		ky, kx := rem/q.k, rem%q.k
+		off := (ky-q.p)*w + (kx - q.p)
+		row := dst[(r-r0)*ld : (r-r0)*ld+nc]
+		for j := c0; j < c0+nc; {
+			img, pa := j/hw, j%hw
+			pb := min(hw, pa+c0+nc-j)
+			d := row[j-c0 : j-c0+pb-pa]
+			plane := q.x[((q.i0+img)*q.c+ch)*hw : ((q.i0+img)*q.c+ch+1)*hw]
+			lo, hi := max(pa, -off), min(pb, hw-off)
+			if lo >= hi {
+				zero(d)
+			} else {
+				zero(d[:lo-pa])
+				copy(d[lo-pa:hi-pa], plane[lo+off:hi+off])
+				clear(d[hi-pa:])
+			}
+			if kx != q.p {
+				// Columns x with x+kx-p outside [0, w) read across a row edge.
+				x0, x1 := 0, q.p-kx // left edge when kx < p
+				if kx > q.p {
+					x0, x1 = w-(kx-q.p), w
+				}
+				for t := (pa / w) * w; t < pb; t += w {
+					a, b := max(t+x0, pa), min(t+x1, pb)
+					if a < b {
+						zero(d[a-pa : b-pa])
+					}
+				}
+			}
+			j += pb - pa
 		}
 	}
 }

@@ -229,3 +229,28 @@ func TestValidRange(t *testing.T) {
 		}
 	}
 }
+
+// TestPatchesBlockSame checks the "same"-convolution fast path of patches
+// against the general path on arbitrary blocks.
+func TestPatchesBlockSame(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, tc := range []struct{ c, h, w, k, p int }{{2, 5, 5, 3, 1}, {3, 4, 6, 5, 2}, {1, 7, 3, 1, 0}, {2, 6, 6, 3, 1}} {
+		x := randTensor(rng, 3, tc.c, tc.h, tc.w)
+		q := patches{x: x.Data, c: tc.c, h: tc.h, w: tc.w, k: tc.k, s: 1, p: tc.p, oh: tc.h, ow: tc.w, i0: 0, b: 3}
+		rows, cols := q.Rows(), q.Cols()
+		for trial := 0; trial < 50; trial++ {
+			r0, c0 := rng.IntN(rows), rng.IntN(cols)
+			nr, nc := 1+rng.IntN(rows-r0), 1+rng.IntN(cols-c0)
+			ld := nc + rng.IntN(3)
+			fast := make([]float32, nr*ld)
+			slow := make([]float32, nr*ld)
+			q.blockSame(r0, nr, c0, nc, fast, ld)
+			generalBlock(&q, r0, nr, c0, nc, slow, ld)
+			for i := range fast {
+				if fast[i] != slow[i] {
+					t.Fatalf("%+v block (%d,%d,%d,%d): element %d = %g, want %g", tc, r0, nr, c0, nc, i, fast[i], slow[i])
+				}
+			}
+		}
+	}
+}
