@@ -325,6 +325,8 @@ func startWorkers(n int) {
 type gemmWorkspace struct {
 	a, b, s          []float32
 	araw, braw, sraw []float32
+	sb               sliceB     // the B operand of the product in flight
+	sv               sourceView // or its Source
 }
 
 var freeWorkspaces = make(chan *gemmWorkspace, 64)
@@ -377,6 +379,38 @@ func (f *gemmFamily) serial(ws *gemmWorkspace, transA, transB bool, m, n, k int,
 		f.serialSmallM(ws, transA, m, n, k, kcs, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
+	// The operand lives in the workspace so that passing it as an interface
+	// does not allocate.
+	ws.sb = sliceB{b, ldb}
+	f.blocked(ws, transA, transB, m, n, k, alpha, a, lda, &ws.sb, beta, c, ldc)
+}
+
+// bPacker fills the packed B~ buffer with one block of op(B): from a
+// stored matrix (sliceB) or from a Source (sourceView).
+type bPacker interface {
+	// pack writes rows [pc, pc+kc) x columns [jc, jc+nc) of op(B) into
+	// ws.b: for op(B) = B as rows of length ldbt zero-padded to whole
+	// slivers, for op(B) = B^T as slivers (see packB).
+	pack(f *gemmFamily, ws *gemmWorkspace, transB bool, pc, kc, jc, nc, ldbt int)
+}
+
+type sliceB struct {
+	b   []float32
+	ldb int
+}
+
+func (s *sliceB) pack(f *gemmFamily, ws *gemmWorkspace, transB bool, pc, kc, jc, nc, ldbt int) {
+	if transB {
+		packB(f, s.b, s.ldb, pc, kc, jc, nc, ws.b)
+	} else {
+		packBRows(f, s.b, s.ldb, pc, kc, jc, nc, ws.b, ldbt)
+	}
+}
+
+// blocked is the cache-blocked loop nest shared by stored and Source B.
+func (f *gemmFamily) blocked(ws *gemmWorkspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b bPacker, beta float32, c []float32, ldc int) {
+	kcs := blocks(k, f.kc, 1)
 	mcs := blocks(m, f.mc, f.mr)
 	ncs := blocks(n, f.nc, f.nr)
 	// op(B) not transposed is packed as a row-major copy of the block with
@@ -396,11 +430,7 @@ func (f *gemmFamily) serial(ws *gemmWorkspace, transA, transB bool, m, n, k int,
 			}
 			for jc := 0; jc < n; jc += ncs {
 				nc := min(ncs, n-jc)
-				if transB {
-					packB(f, b, ldb, pc, kc, jc, nc, ws.b)
-				} else {
-					packBRows(f, b, ldb, pc, kc, jc, nc, ws.b, ldbt)
-				}
+				b.pack(f, ws, transB, pc, kc, jc, nc, ldbt)
 				f.tiles(mc, nc, kc, ws, transB, ldbt, c[ic*ldc+jc:], ldc, alpha, bet)
 			}
 		}

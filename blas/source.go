@@ -131,39 +131,24 @@ func (f *gemmFamily) serialSource(ws *gemmWorkspace, transA, transB bool, m, n, 
 		}
 		return
 	}
-	mcs := blocks(m, f.mc, f.mr)
-	ldbt := (ncs+f.nr-1)/f.nr*f.nr + 16
-	ws.a = aligned(&ws.araw, mcs*kcs)
-	ws.b = aligned(&ws.braw, kcs*ldbt)
+	ws.sv = src
+	f.blocked(ws, transA, transB, m, n, k, alpha, a, lda, &ws.sv, beta, c, ldc)
+}
+
+// pack implements bPacker: blocks of op(B) produced by the Source.
+func (v *sourceView) pack(f *gemmFamily, ws *gemmWorkspace, transB bool, pc, kc, jc, nc, ldbt int) {
 	if transB {
-		ws.s = aligned(&ws.sraw, ncs*kcs)
+		// op(B) = S^T: produce S's rows [jc, jc+nc) x [pc, pc+kc) and pack
+		// them as if they were a stored B^T.
+		ws.s = aligned(&ws.sraw, nc*kc)
+		v.block(jc, nc, pc, kc, ws.s, kc)
+		packB(f, ws.s, kc, 0, kc, 0, nc, ws.b)
+		return
 	}
-	for ic := 0; ic < m; ic += mcs {
-		mc := min(mcs, m-ic)
-		for pc := 0; pc < k; pc += kcs {
-			kc := min(kcs, k-pc)
-			packA(transA, a, lda, ic, mc, pc, kc, f.mr, ws.a)
-			bet := beta
-			if pc > 0 {
-				bet = 1
-			}
-			for jc := 0; jc < n; jc += ncs {
-				nc := min(ncs, n-jc)
-				if transB {
-					// op(B) = S^T: produce S's rows [jc, jc+nc) x [pc, pc+kc)
-					// and pack them as if they were a stored B^T.
-					src.block(jc, nc, pc, kc, ws.s, kc)
-					packB(f, ws.s, kc, 0, kc, 0, nc, ws.b)
-				} else {
-					src.block(pc, kc, jc, nc, ws.b, ldbt)
-					if nce := (nc + f.nr - 1) / f.nr * f.nr; nce > nc {
-						for p := 0; p < kc; p++ {
-							clear(ws.b[p*ldbt+nc : p*ldbt+nce])
-						}
-					}
-				}
-				f.tiles(mc, nc, kc, ws, transB, ldbt, c[ic*ldc+jc:], ldc, alpha, bet)
-			}
+	v.block(pc, kc, jc, nc, ws.b, ldbt)
+	if nce := (nc + f.nr - 1) / f.nr * f.nr; nce > nc {
+		for p := 0; p < kc; p++ {
+			clear(ws.b[p*ldbt+nc : p*ldbt+nce])
 		}
 	}
 }
