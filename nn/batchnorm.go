@@ -122,17 +122,12 @@ func (l *BatchNorm) forwardChannels(c0, c1 int) {
 		if ctxTrain {
 			var s float64
 			for i := 0; i < n; i++ {
-				for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					s += float64(v)
-				}
+				s += sum64(x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw])
 			}
 			mean = s / float64(m)
 			var ss float64
 			for i := 0; i < n; i++ {
-				for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					d := float64(v) - mean
-					ss += d * d
-				}
+				ss += sumSqDev64(x.Data[(i*c+ch)*hw:(i*c+ch+1)*hw], mean)
 			}
 			variance = ss / float64(m)
 			mom := l.Cfg.Momentum
@@ -183,11 +178,9 @@ func (l *BatchNorm) backwardChannels(c0, c1 int) {
 		var sdy, sdyx float64
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
-			xs := l.x.Data[off : off+hw]
-			for p, dy := range dout.Data[off : off+hw] {
-				sdy += float64(dy)
-				sdyx += float64(dy) * float64((xs[p]-mf)*invf)
-			}
+			a, b := sumDyXhat64(dout.Data[off:off+hw], l.x.Data[off:off+hw], mf, invf)
+			sdy += a
+			sdyx += b
 		}
 		l.Gamma.Grad.Data[ch] += float32(sdyx)
 		l.Beta.Grad.Data[ch] += float32(sdy)
@@ -210,4 +203,64 @@ func (l *BatchNorm) backwardChannels(c0, c1 int) {
 			}
 		}
 	}
+}
+
+// The reductions below keep four independent float64 accumulators: one
+// chain of dependent adds would run at one add per FP-add latency (four
+// cycles), four chains overlap. The order of the additions is fixed, so
+// results stay deterministic.
+
+// sum64 returns the sum of v in float64.
+func sum64(v []float32) float64 {
+	var a0, a1, a2, a3 float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		a0 += float64(v[i])
+		a1 += float64(v[i+1])
+		a2 += float64(v[i+2])
+		a3 += float64(v[i+3])
+	}
+	for ; i < len(v); i++ {
+		a0 += float64(v[i])
+	}
+	return (a0 + a1) + (a2 + a3)
+}
+
+// sumSqDev64 returns sum((v - mean)^2) in float64.
+func sumSqDev64(v []float32, mean float64) float64 {
+	var a0, a1, a2, a3 float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		d0, d1, d2, d3 := float64(v[i])-mean, float64(v[i+1])-mean, float64(v[i+2])-mean, float64(v[i+3])-mean
+		a0 += d0 * d0
+		a1 += d1 * d1
+		a2 += d2 * d2
+		a3 += d3 * d3
+	}
+	for ; i < len(v); i++ {
+		d := float64(v[i]) - mean
+		a0 += d * d
+	}
+	return (a0 + a1) + (a2 + a3)
+}
+
+// sumDyXhat64 returns sum(dy) and sum(dy * xhat) with xhat = (x-mean)*inv
+// computed in float32 exactly as the forward pass computes it.
+func sumDyXhat64(dy, x []float32, mean, inv float32) (sdy, sdyx float64) {
+	x = x[:len(dy)]
+	var s0, s1, t0, t1 float64
+	i := 0
+	for ; i+2 <= len(dy); i += 2 {
+		g0, g1 := float64(dy[i]), float64(dy[i+1])
+		s0 += g0
+		s1 += g1
+		t0 += g0 * float64((x[i]-mean)*inv)
+		t1 += g1 * float64((x[i+1]-mean)*inv)
+	}
+	for ; i < len(dy); i++ {
+		g := float64(dy[i])
+		s0 += g
+		t0 += g * float64((x[i]-mean)*inv)
+	}
+	return s0 + s1, t0 + t1
 }
