@@ -53,15 +53,45 @@ func SgemmSource(threads int, transA, transB bool, m, n, k int, alpha float32, a
 		s.SgemmSource(threads, transA, transB, m, n, k, alpha, a, lda, src, beta, c, ldc)
 		return
 	}
+	// Other backends get the source materialised a slab at a time: column
+	// slabs of C when op(B) = S, slabs of the k sum when op(B) = S^T.
 	buf := materialised.Get().(*[]float32)
-	if cap(*buf) < rb*cb {
-		*buf = make([]float32, rb*cb)
+	defer materialised.Put(buf)
+	slab := max(1, materialiseBudget/max(1, k))
+	if transB {
+		slab = max(1, materialiseBudget/max(1, n))
 	}
-	b := (*buf)[:rb*cb]
-	src.Block(0, rb, 0, cb, b, cb)
-	Sgemm(transA, transB, m, n, k, alpha, a, lda, b, cb, beta, c, ldc)
-	materialised.Put(buf)
+	if cap(*buf) < slab*max(k, n) {
+		*buf = make([]float32, slab*max(k, n))
+	}
+	if !transB {
+		for j0 := 0; j0 < n; j0 += slab {
+			nc := min(slab, n-j0)
+			b := (*buf)[:k*nc]
+			src.Block(0, k, j0, nc, b, nc)
+			Sgemm(transA, false, m, nc, k, alpha, a, lda, b, nc, beta, c[j0:], ldc)
+		}
+		return
+	}
+	for p0 := 0; p0 < k; p0 += slab {
+		kc := min(slab, k-p0)
+		b := (*buf)[:n*kc]
+		src.Block(0, n, p0, kc, b, kc)
+		aa := a[p0*lda:]
+		if !transA {
+			aa = a[p0:]
+		}
+		bet := beta
+		if p0 > 0 {
+			bet = 1
+		}
+		Sgemm(transA, true, m, n, kc, alpha, aa, lda, b, kc, bet, c, ldc)
+	}
 }
+
+// materialiseBudget bounds (in float32s) the slab of a Source that
+// SgemmSource materialises for backends without Source support.
+var materialiseBudget = 1 << 20
 
 var materialised = sync.Pool{New: func() any { return new([]float32) }}
 
