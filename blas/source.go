@@ -77,8 +77,10 @@ func SgemmSource(threads int, transA, transB bool, m, n, k int, alpha float32, a
 		kc := min(slab, k-p0)
 		b := (*buf)[:n*kc]
 		src.Block(0, n, p0, kc, b, kc)
-		aa := a[p0*lda:]
-		if !transA {
+		var aa []float32 // columns p0.. of op(A)
+		if transA {
+			aa = a[p0*lda:]
+		} else {
 			aa = a[p0:]
 		}
 		bet := beta
