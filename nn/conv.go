@@ -68,8 +68,8 @@ func (t *convForward) Run(i0, i1 int)   { (*Conv2d)(t).forwardImages(i0, i1) }
 func (t *convInputGrad) Run(i0, i1 int) { (*Conv2d)(t).inputGradImages(i0, i1) }
 func (t *col2imTask) Run(c0, c1 int)    { (*Conv2d)(t).col2imChannels(c0, c1) }
 
-// colBudget bounds the gathered output-gradient workspace (in float32s) of
-// the weight-gradient GEMM: images are processed in chunks.
+// colBudget bounds (in float32s) the workspaces of batched products: the
+// gathered output gradient and the dcol matrix of a chunk of images.
 const colBudget = 1 << 22
 
 // patches is the im2col matrix of images [i0, i0+b) of x as a blas.Source:
@@ -254,9 +254,12 @@ func (l *Conv2d) MACs(in [][]int) int64 {
 	return int64(out[0]) * int64(out[1]) * int64(out[2]) * int64(l.Cfg.InC*k*k)
 }
 
-// chunk returns how many images the weight-gradient pass takes at once.
+// chunk returns how many images a batched product takes at once, so that
+// neither the gathered output gradient (OutC rows) nor a dcol matrix
+// (InC*K*K rows) of the chunk exceeds colBudget.
 func (l *Conv2d) chunk(n, ohw int) int {
-	return max(1, min(n, colBudget/(l.Cfg.OutC*ohw)))
+	rows := max(l.Cfg.OutC, l.Cfg.InC*l.Cfg.Kernel*l.Cfg.Kernel)
+	return max(1, min(n, colBudget/(rows*ohw)))
 }
 
 func grow(buf []float32, n int) []float32 {
