@@ -145,15 +145,19 @@ func (l *BatchNorm) forwardChannels(c0, c1 int) {
 		inv := 1 / math.Sqrt(variance+l.Cfg.Eps)
 		l.invStd[ch] = inv
 		g, b := float64(l.Gamma.Value.Data[ch]), float64(l.Beta.Value.Data[ch])
-		mf, invf := float32(mean), float32(inv)
+		mf := float32(mean)
 		l.mean[ch] = mf
-		gf, bf := float32(g), float32(b)
+		// y = gamma*(x-mean)*inv + beta folded into one multiply-add per
+		// element, the constants computed in float64.
+		scale := float32(g * inv)
+		shift := float32(b - mean*g*inv)
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
 			src := x.Data[off : off+hw]
 			dst := out.Data[off : off+hw]
+			dst = dst[:len(src)]
 			for p, v := range src {
-				dst[p] = (v-mf)*invf*gf + bf
+				dst[p] = v*scale + shift
 			}
 		}
 	}
