@@ -66,7 +66,7 @@ pruning functions, and evolves such functions with genetic programming
 	}
 	root.PersistentFlags().StringVar(&blasBackend, "blas", defBLAS, "GEMM backend: go (pure Go) or openblas (needs a build with -tags openblas); default $EVOPRUNE_BLAS or go")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newModelsCmd(), newTrainCmd(), newEvalCmd(), newBenchCmd(), newVersionCmd())
+	root.AddCommand(newModelsCmd(), newTrainCmd(), newEvalCmd(), newMetricCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }
 

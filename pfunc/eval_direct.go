@@ -1,0 +1,372 @@
+package pfunc
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+)
+
+// Errors the direct evaluator wraps in an EvalError (use errors.Is).
+var (
+	// ErrShape: the operands' concrete shapes are invalid for the operator, where the
+	// reference's NumPy call would raise.
+	ErrShape = errors.New("invalid shapes")
+	// ErrNumeric: a numerical routine failed (the SVD of a matrix with NaN or Inf).
+	ErrNumeric = errors.New("numerical failure")
+	// ErrTooLarge: a result would exceed MaxElements entries.
+	ErrTooLarge = errors.New("array too large")
+	// ErrOperand: the tree uses an operand the caller did not provide (WI, W).
+	ErrOperand = errors.New("operand not provided")
+	// ErrMalformed: the tree itself is malformed (nil node, wrong arity, unknown op).
+	ErrMalformed = errors.New("malformed tree")
+	// ErrNonFinite: the score is NaN or infinite. The reference rejects such trees.
+	ErrNonFinite = errors.New("non-finite score")
+)
+
+// MaxElements bounds the entries of any array the direct evaluator materialises (512 MB
+// of float64), so that an absurd tree fails with ErrTooLarge instead of exhausting
+// memory. Use the cost model to reject slow trees before evaluating them.
+const MaxElements = 1 << 26
+
+// EvalError reports where and why evaluation failed.
+type EvalError struct {
+	Path Path
+	Op   Op
+	Err  error // one of the Err* sentinels
+	Msg  string
+}
+
+// Error formats the failure with its path.
+func (e *EvalError) Error() string {
+	return fmt.Sprintf("pfunc: eval %s at %v: %v: %s", e.Op, []int(e.Path), e.Err, e.Msg)
+}
+
+// Unwrap exposes the sentinel.
+func (e *EvalError) Unwrap() error { return e.Err }
+
+// Env holds the nine operands of one channel for one class, materialised, in the
+// reference layout. Values are shared, never modified.
+type Env struct {
+	Class                         int
+	P, Q, N, X, MX, MP, MQ, WI, W Value
+}
+
+func (e *Env) operand(op Op) Value {
+	switch op {
+	case OpP:
+		return e.P
+	case OpQ:
+		return e.Q
+	case OpN:
+		return e.N
+	case OpX:
+		return e.X
+	case OpMX:
+		return e.MX
+	case OpMP:
+		return e.MP
+	case OpMQ:
+		return e.MQ
+	case OpWI:
+		return e.WI
+	case OpW:
+		return e.W
+	}
+	return Value{}
+}
+
+// ClassEnvs materialises the operands of every class for one channel, as the reference's
+// arg_for_DF and Metric_Score do. x holds the channel's N feature maps, each flattened
+// to D values; labels[i] is the label of x[i]. classes lists the classes to sum over, in
+// order; nil means the sorted distinct labels (np.unique). Every class needs at least
+// one sample and one non-sample. wi and w are the filter operands in the reference
+// layout (see FilterOperands); zero Values if the caller has none, in which case trees
+// that use them fail with ErrOperand.
+func ClassEnvs(x [][]float64, labels []int, classes []int, wi, w Value) ([]Env, error) {
+	n := len(x)
+	if n == 0 {
+		return nil, errors.New("pfunc: no samples")
+	}
+	if len(labels) != n {
+		return nil, fmt.Errorf("pfunc: %d labels for %d samples", len(labels), n)
+	}
+	d := len(x[0])
+	if d == 0 {
+		return nil, errors.New("pfunc: empty feature maps")
+	}
+	xdata := make([]float64, 0, n*d)
+	for i, row := range x {
+		if len(row) != d {
+			return nil, fmt.Errorf("pfunc: sample %d has %d values, sample 0 has %d", i, len(row), d)
+		}
+		xdata = append(xdata, row...)
+	}
+	for i, v := range []Value{wi, w} {
+		if v.provided() && !v.consistent() {
+			return nil, fmt.Errorf("pfunc: %s has %d values for shape %v", []string{"WI", "W"}[i], len(v.Data), v.Shape)
+		}
+	}
+	if classes == nil {
+		seen := map[int]bool{}
+		for _, l := range labels {
+			if !seen[l] {
+				seen[l] = true
+				classes = append(classes, l)
+			}
+		}
+		sort.Ints(classes)
+	}
+	X := Value{Kind: Array, Shape: []int{n, d}, Data: xdata}
+	mX := Value{Kind: Array, Shape: []int{d}, Data: meanAxis0(X)}
+	envs := make([]Env, 0, len(classes))
+	for _, c := range classes {
+		var p, q []float64
+		for i, l := range labels {
+			if l == c {
+				p = append(p, x[i]...)
+			} else {
+				q = append(q, x[i]...)
+			}
+		}
+		np, nq := len(p)/d, len(q)/d
+		if np == 0 || nq == 0 {
+			return nil, fmt.Errorf("pfunc: class %d has %d samples and %d others; both must be positive", c, np, nq)
+		}
+		P := Value{Kind: Array, Shape: []int{np, d}, Data: p}
+		Q := Value{Kind: Array, Shape: []int{nq, d}, Data: q}
+		envs = append(envs, Env{
+			Class: c, P: P, Q: Q, N: ScalarValue(float64(np)), X: X, MX: mX,
+			MP: Value{Kind: Array, Shape: []int{d}, Data: meanAxis0(P)},
+			MQ: Value{Kind: Array, Shape: []int{d}, Data: meanAxis0(Q)},
+			WI: wi, W: w,
+		})
+	}
+	return envs, nil
+}
+
+// Score is the reference's score of one channel: the tree evaluated for every class,
+// each value summed over all its entries, and the sums added. See ClassEnvs for the
+// arguments. A NaN or infinite score is returned together with an error wrapping
+// ErrNonFinite.
+func Score(n *Node, x [][]float64, labels []int, classes []int, wi, w Value) (float64, error) {
+	envs, err := ClassEnvs(x, labels, classes, wi, w)
+	if err != nil {
+		return 0, err
+	}
+	return ScoreEnvs(n, envs)
+}
+
+// ScoreEnvs is Score over operands already materialised, so that many trees can score
+// the same channel without rebuilding P and Q.
+func ScoreEnvs(n *Node, envs []Env) (float64, error) {
+	if len(envs) == 0 {
+		return 0, errors.New("pfunc: no classes to score")
+	}
+	total := 0.0
+	var first Value
+	for i := range envs {
+		v, err := Eval(n, &envs[i])
+		if err != nil {
+			return 0, fmt.Errorf("class %d: %w", envs[i].Class, err)
+		}
+		if i == 0 {
+			first = v
+		} else if !sameShape(first.Shape, v.Shape) {
+			// np.array(score_list) cannot stack them, and the reference's check rejects
+			// whatever np.sum makes of the ragged result.
+			return 0, &EvalError{Op: n.Op, Err: ErrShape,
+				Msg: fmt.Sprintf("class %d gives shape %v but class %d gives %v: per-class values must stack", envs[0].Class, first.Shape, envs[i].Class, v.Shape)}
+		}
+		total += v.Sum()
+	}
+	if math.IsNaN(total) || math.IsInf(total, 0) {
+		return total, fmt.Errorf("pfunc: score %v: %w", total, ErrNonFinite)
+	}
+	return total, nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Eval evaluates the tree for one class following the reference semantics (see the Op
+// constants). Invalid shapes, missing operands and oversized arrays are returned as an
+// *EvalError; non-finite entries are not an error at this level.
+func Eval(n *Node, env *Env) (Value, error) {
+	return eval(n, env, nil)
+}
+
+func shapeOfValue(v Value) shapeOf[cdim] {
+	dims := make([]cdim, len(v.Shape))
+	for i, d := range v.Shape {
+		dims[i] = cdim(d)
+	}
+	return shapeOf[cdim]{kind: v.Kind, dims: dims}
+}
+
+func eval(n *Node, env *Env, path Path) (Value, error) {
+	fail := func(op Op, err error, format string, args ...any) (Value, error) {
+		return Value{}, &EvalError{Path: append(Path(nil), path...), Op: op, Err: err, Msg: fmt.Sprintf(format, args...)}
+	}
+	if n == nil {
+		return fail(0, ErrMalformed, "missing node")
+	}
+	if !n.Op.Valid() || len(n.Args) != n.Op.Arity() {
+		return fail(n.Op, ErrMalformed, "%d arguments, wants %d", len(n.Args), n.Op.Arity())
+	}
+	if n.Op == OpConst {
+		return ScalarValue(n.Value), nil
+	}
+	if n.Op.IsOperand() {
+		v := env.operand(n.Op)
+		if !v.provided() {
+			return fail(n.Op, ErrOperand, "operand %s is missing", n.Op)
+		}
+		if !v.consistent() {
+			return fail(n.Op, ErrOperand, "operand %s has %d values for shape %v", n.Op, len(v.Data), v.Shape)
+		}
+		return v, nil
+	}
+	args := make([]Value, len(n.Args))
+	shapes := make([]shapeOf[cdim], len(n.Args))
+	for i, a := range n.Args {
+		v, err := eval(a, env, append(path[:len(path):len(path)], i))
+		if err != nil {
+			return Value{}, err
+		}
+		args[i], shapes[i] = v, shapeOfValue(v)
+	}
+	var out shapeOf[cdim]
+	var err error
+	if len(args) == 1 {
+		out, err = unaryShape(n.Op, shapes[0])
+	} else {
+		out, err = binaryShape(n.Op, shapes[0], shapes[1])
+	}
+	if errors.Is(err, errTooLarge) {
+		return fail(n.Op, ErrTooLarge, "%v", err)
+	}
+	if err != nil {
+		return fail(n.Op, ErrShape, "%v", err)
+	}
+	oshape := make([]int, len(out.dims))
+	size := 1
+	for i, d := range out.dims {
+		oshape[i] = int(d)
+		size *= int(d)
+		if size > MaxElements {
+			return fail(n.Op, ErrTooLarge, "result %v exceeds %d entries", out, MaxElements)
+		}
+	}
+	var data []float64
+	if len(args) == 1 {
+		var ok bool
+		if data, ok = unaryData(n.Op, args[0], out, oshape); !ok {
+			return fail(n.Op, ErrNumeric, "SVD did not converge: the matrix has NaN or Inf entries")
+		}
+	} else {
+		data = binaryData(n.Op, args[0], args[1], shapes[0], shapes[1], oshape)
+	}
+	return Value{Kind: out.kind, Shape: oshape, Data: data}, nil
+}
+
+func addF(x, y float64) float64 { return x + y }
+func subF(x, y float64) float64 { return x - y }
+func mulF(x, y float64) float64 { return x * y }
+func divF(x, y float64) float64 { return x / y }
+
+// binaryData computes a binary operator's entries; binaryShape has accepted the shapes.
+func binaryData(op Op, a, b Value, sa, sb shapeOf[cdim], out []int) []float64 {
+	switch op {
+	case OpAdd:
+		return bcast(a, b, out, addF)
+	case OpDiv:
+		return bcast(a, b, out, divF)
+	case OpOutDot:
+		return outer(a, b)
+	}
+	f := subF
+	if op != OpSub {
+		f = mulF
+	}
+	if a.Kind.isScalar() || b.Kind.isScalar() {
+		return bcast(a, b, out, f)
+	}
+	_, _, d := truncation(op, sa, sb)
+	a = truncLast(a, int(d))
+	if op == OpSub {
+		b = truncLast(b, int(d))
+	} else {
+		b = truncFirst(b, int(d))
+	}
+	if op == OpMmul {
+		return matmul(a, b)
+	}
+	return bcast(a, b, out, f)
+}
+
+// unaryData computes a unary operator's entries; unaryShape has accepted the shape. It
+// reports false only when a pseudo-inverse fails on non-finite input.
+func unaryData(op Op, a Value, out shapeOf[cdim], oshape []int) ([]float64, bool) {
+	switch op {
+	case OpTran:
+		if a.Kind != Array {
+			return a.Data, true
+		}
+		return transpose(a).Data, true
+	case OpTrace:
+		switch {
+		case a.Kind.isScalar():
+			return a.Data, true
+		case a.Rank() == 1:
+			return a.Data[:1:1], true
+		}
+		return traceLeading(a), true
+	case OpInv:
+		if a.Kind.isScalar() || a.Rank() == 1 {
+			return []float64{1 / a.Data[0]}, true
+		}
+		return invLeading(a, oshape)
+	case OpGMean:
+		return []float64{meanAll(a.Data)}, true
+	case OpSum:
+		s := 0.0
+		for _, x := range a.Data {
+			s += x
+		}
+		return []float64{s}, true
+	case OpStd:
+		return []float64{math.Sqrt(varAll(a.Data))}, true
+	case OpVar:
+		return []float64{varAll(a.Data)}, true
+	case OpMean:
+		if out.kind == Scalar {
+			return []float64{meanAll(a.Data)}, true
+		}
+		return meanAxis0(a), true
+	case OpAbs:
+		return mapValue(a, math.Abs), true
+	case OpPow2:
+		return mapValue(a, func(x float64) float64 { return x * x }), true
+	case OpSqrt:
+		return mapValue(a, math.Sqrt), true
+	case OpRho1:
+		return mapValue(a, func(x float64) float64 { return x + 1e-4 }), true
+	case OpRho5:
+		return mapValue(a, func(x float64) float64 { return x + 0.05 }), true
+	case OpNum:
+		return []float64{float64(a.Shape[0])}, true
+	case OpGeoMedian:
+		return geoMedian(a), true
+	}
+	return nil, false
+}
