@@ -57,12 +57,15 @@ func SgemmSource(threads int, transA, transB bool, m, n, k int, alpha float32, a
 	// slabs of C when op(B) = S, slabs of the k sum when op(B) = S^T.
 	buf := materialised.Get().(*[]float32)
 	defer materialised.Put(buf)
-	slab := max(1, materialiseBudget/max(1, k))
+	// A slab is slab columns of the k x n source (op(B) = S) or slab
+	// columns of the n x k source (op(B) = S^T): rows*slab floats.
+	rows := k
 	if transB {
-		slab = max(1, materialiseBudget/max(1, n))
+		rows = n
 	}
-	if cap(*buf) < slab*max(k, n) {
-		*buf = make([]float32, slab*max(k, n))
+	slab := max(1, materialiseBudget/max(1, rows))
+	if cap(*buf) < rows*slab {
+		*buf = make([]float32, rows*slab)
 	}
 	if !transB {
 		for j0 := 0; j0 < n; j0 += slab {

@@ -96,3 +96,23 @@ func TestSgemmSourceThreadsBitwise(t *testing.T) {
 		}
 	}
 }
+
+// The materialising fallback holds one slab of about materialiseBudget
+// values, whatever the shape (a whole-width buffer once cost gigabytes).
+func TestSgemmSourceFallbackMemory(t *testing.T) {
+	old := Use(Reference{})
+	defer Use(old)
+	defer func(b int) { materialiseBudget = b }(materialiseBudget)
+	materialiseBudget = 64
+	rng := rand.New(rand.NewPCG(9, 9))
+	m, n, k := 3, 4, 5000
+	a := randSlice(rng, m*k)
+	src := &matrixSource{randSlice(rng, n*k), n, k}
+	c := make([]float32, m*n)
+	SgemmSource(0, false, true, m, n, k, 1, a, k, src, 0, c, n)
+	buf := materialised.Get().(*[]float32)
+	defer materialised.Put(buf)
+	if cap(*buf) > 4*materialiseBudget {
+		t.Fatalf("fallback slab holds %d values for a budget of %d", cap(*buf), materialiseBudget)
+	}
+}
