@@ -9,6 +9,7 @@ import (
 	"github.com/evoprune/evoprune/data"
 	"github.com/evoprune/evoprune/models"
 	"github.com/evoprune/evoprune/nn"
+	"github.com/evoprune/evoprune/tensor"
 	"github.com/evoprune/evoprune/train"
 	"github.com/spf13/cobra"
 )
@@ -150,8 +151,7 @@ usual recipe; every flag given overrides it.`,
 			if err != nil {
 				return err
 			}
-			if want := trainSet.C * trainSet.H * trainSet.W; g.Input().Shape[0]*g.Input().Shape[1]*g.Input().Shape[2] != want ||
-				g.Input().Shape[0] != trainSet.C {
+			if !tensor.SameShape(g.Input().Shape, []int{trainSet.C, trainSet.H, trainSet.W}) {
 				return fmt.Errorf("model %s takes %v inputs but %s images are %dx%dx%d", g.Arch, g.Input().Shape, dataset, trainSet.C, trainSet.H, trainSet.W)
 			}
 			if g.Output().Channels() != trainSet.Classes {
