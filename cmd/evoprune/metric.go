@@ -226,23 +226,14 @@ per channel; the lowest would be pruned first.`,
 					return fmt.Errorf("--filters %s: shape %v, want [%d, C_in, kh, kw] or [%d, fan_in]", filters, wshape, c, c)
 				}
 			}
-			scores := make([]float64, c)
-			x := make([][]float64, n)
-			for k := 0; k < c; k++ {
-				for i := 0; i < n; i++ {
-					x[i] = fx[(i*c+k)*d : (i*c+k+1)*d]
-				}
-				var wi, bank pfunc.Value
-				if w != nil {
-					if wi, bank, err = pfunc.FilterOperands(w, wshape, k); err != nil {
-						return fmt.Errorf("--filters %s: %w", filters, err)
-					}
-				}
-				s, err := pfunc.Score(tree, x, y, nil, wi, bank)
-				if err != nil {
-					return fmt.Errorf("channel %d: %w", k, err)
-				}
-				scores[k] = s
+			// Sufficient statistics once, then every channel from them.
+			stats, err := pfunc.NewLayerStats(fx, n, c, d, y, nil)
+			if err != nil {
+				return fmt.Errorf("%s with %s: %w", features, labels, err)
+			}
+			scores, err := stats.ScoreAll(tree, w, wshape)
+			if err != nil {
+				return fmt.Errorf("scoring %s: %w", features, err)
 			}
 			if asJSON {
 				return printJSON(cmd, map[string]any{"metric": firstNonEmpty(name, pfunc.Prefix(tree)), "scores": scores})
