@@ -64,7 +64,7 @@ pruning functions, and evolves such functions with genetic programming
 	if defBLAS == "" {
 		defBLAS = "go"
 	}
-	root.PersistentFlags().StringVar(&blasBackend, "blas", defBLAS, "GEMM backend: go (pure Go) or openblas (needs a build with -tags openblas); default $EVOPRUNE_BLAS or go")
+	root.PersistentFlags().StringVar(&blasBackend, "blas", defBLAS, "GEMM backend: go (pure Go) or openblas (needs a build with -tags openblas); $EVOPRUNE_BLAS sets the default")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newModelsCmd(), newTrainCmd(), newEvalCmd(), newMetricCmd(), newBenchCmd(), newVersionCmd())
 	return root
