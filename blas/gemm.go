@@ -159,44 +159,61 @@ func (g Blocked) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 	job.f, job.transA, job.transB, job.m, job.n, job.k = f, transA, transB, m, n, k
 	job.alpha, job.beta, job.a, job.b, job.c, job.lda, job.ldb, job.ldc = alpha, beta, a, b, c, lda, ldb, ldc
 	job.splitM, job.chunk, job.nchunks = splitM, chunk, nchunks
-	job.next.Store(0)
+	job.dispatch(nt)
+}
+
+// dispatch computes the job's C on nt goroutines (the caller's and nt-1
+// workers) and returns the job to the pool.
+func (j *gemmJob) dispatch(nt int) {
+	j.next.Store(0)
 	startWorkers(nt - 1)
-	job.wg.Add(nt - 1)
+	j.wg.Add(nt - 1)
 	for p := 1; p < nt; p++ {
-		workQueue <- job
+		workQueue <- j
 	}
-	job.work()
-	job.wg.Wait()
-	job.a, job.b, job.c = nil, nil, nil
-	jobPool.Put(job)
+	j.work()
+	j.wg.Wait()
+	j.a, j.b, j.c, j.src = nil, nil, nil, nil
+	jobPool.Put(j)
 }
 
 // gemmCheck panics, like the reference BLAS, on negative sizes, short
 // leading dimensions or slices too short for the matrices they hold: the
 // kernels do no bounds checks.
 func gemmCheck(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	if m < 0 || n < 0 || k < 0 {
-		panic(fmt.Sprintf("blas: negative size %s", String(m, n, k)))
-	}
-	need := func(what string, rows, cols int, s []float32, ld int) {
-		if ld < max(1, cols) {
-			panic(fmt.Sprintf("blas: ld%s=%d < %d for %s", what, ld, max(1, cols), String(m, n, k)))
-		}
-		if rows > 0 && cols > 0 && len(s) < (rows-1)*ld+cols {
-			panic(fmt.Sprintf("blas: insufficient length of %s: %d < %d for %s", what, len(s), (rows-1)*ld+cols, String(m, n, k)))
-		}
-	}
-	ra, ca := m, k
-	if transA {
-		ra, ca = k, m
-	}
+	checkSizes(m, n, k)
 	rb, cb := k, n
 	if transB {
 		rb, cb = n, k
 	}
-	need("a", ra, ca, a, lda)
-	need("b", rb, cb, b, ldb)
-	need("c", m, n, c, ldc)
+	checkA(transA, m, n, k, a, lda)
+	checkOperand("b", rb, cb, b, ldb, m, n, k)
+	checkOperand("c", m, n, c, ldc, m, n, k)
+}
+
+func checkSizes(m, n, k int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("blas: negative size %s", String(m, n, k)))
+	}
+}
+
+func checkA(transA bool, m, n, k int, a []float32, lda int) {
+	ra, ca := m, k
+	if transA {
+		ra, ca = k, m
+	}
+	checkOperand("a", ra, ca, a, lda, m, n, k)
+}
+
+// checkOperand panics unless s holds a rows x cols matrix with leading
+// dimension ld (the product's sizes m, n, k go into the message).
+func checkOperand(what string, rows, cols int, s []float32, ld, m, n, k int) {
+	if ld < max(1, cols) {
+		panic(fmt.Sprintf("blas: ld%s=%d < %d for %s", what, ld, max(1, cols), String(m, n, k)))
+	}
+	if rows > 0 && cols > 0 && len(s) < (rows-1)*ld+cols {
+		panic(fmt.Sprintf("blas: insufficient length of %s: %d < %d for %s", what, len(s), (rows-1)*ld+cols, String(m, n, k)))
+	}
 }
 
 // gemmMinFlopsPerThread is the work (2*m*n*k) under which another

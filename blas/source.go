@@ -103,7 +103,9 @@ var materialised = sync.Pool{New: func() any { return new([]float32) }}
 // SgemmSource implements SourceFloat32.
 func (g Blocked) SgemmSource(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	src Source, beta float32, c []float32, ldc int) {
-	sourceCheck(transA, m, n, k, a, lda, c, ldc)
+	checkSizes(m, n, k)
+	checkA(transA, m, n, k, a, lda)
+	checkOperand("c", m, n, c, ldc, m, n, k)
 	if k == 0 || alpha == 0 {
 		scale(m, n, beta, c, ldc)
 		return
@@ -124,16 +126,7 @@ func (g Blocked) SgemmSource(threads int, transA, transB bool, m, n, k int, alph
 	job.alpha, job.beta, job.a, job.b, job.c, job.lda, job.ldb, job.ldc = alpha, beta, a, nil, c, lda, 0, ldc
 	job.src = src
 	job.splitM, job.chunk, job.nchunks = splitM, chunk, nchunks
-	job.next.Store(0)
-	startWorkers(nt - 1)
-	job.wg.Add(nt - 1)
-	for p := 1; p < nt; p++ {
-		workQueue <- job
-	}
-	job.work()
-	job.wg.Wait()
-	job.a, job.b, job.c, job.src = nil, nil, nil, nil
-	jobPool.Put(job)
+	job.dispatch(nt)
 }
 
 // sourceView is a Source seen from an offset, for the part of C one chunk
@@ -184,30 +177,6 @@ func (v *sourceView) pack(f *gemmFamily, ws *gemmWorkspace, transB bool, pc, kc,
 	if nce := (nc + f.nr - 1) / f.nr * f.nr; nce > nc {
 		for p := 0; p < kc; p++ {
 			clear(ws.b[p*ldbt+nc : p*ldbt+nce])
-		}
-	}
-}
-
-// sourceCheck is gemmCheck for the operands SgemmSource holds in memory.
-func sourceCheck(transA bool, m, n, k int, a []float32, lda int, c []float32, ldc int) {
-	if m < 0 || n < 0 || k < 0 {
-		panic(fmt.Sprintf("blas: negative size %s", String(m, n, k)))
-	}
-	ra, ca := m, k
-	if transA {
-		ra, ca = k, m
-	}
-	for _, op := range []struct {
-		what       string
-		rows, cols int
-		s          []float32
-		ld         int
-	}{{"a", ra, ca, a, lda}, {"c", m, n, c, ldc}} {
-		if op.ld < max(1, op.cols) {
-			panic(fmt.Sprintf("blas: ld%s=%d < %d for %s", op.what, op.ld, max(1, op.cols), String(m, n, k)))
-		}
-		if op.rows > 0 && op.cols > 0 && len(op.s) < (op.rows-1)*op.ld+op.cols {
-			panic(fmt.Sprintf("blas: insufficient length of %s: %d < %d for %s", op.what, len(op.s), (op.rows-1)*op.ld+op.cols, String(m, n, k)))
 		}
 	}
 }

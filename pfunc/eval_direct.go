@@ -245,18 +245,37 @@ func eval(n *Node, env *Env, path Path) (Value, error) {
 		}
 		args[i], shapes[i] = v, shapeOfValue(v)
 	}
+	v, err := applyOp(n.Op, args, shapes, binaryData)
+	if err != nil {
+		return fail(n.Op, err.kind, "%s", err.msg)
+	}
+	return v, nil
+}
+
+// opError is applyOp's failure: which sentinel and what went wrong.
+type opError struct {
+	kind error
+	msg  string
+}
+
+// applyOp computes operator op on evaluated arguments: the result's shape
+// (and the MaxElements limit), then its data, with binary supplying the
+// kernel for two-argument operators. The direct and the fast evaluator
+// share it, so they agree on every shape rule and error.
+func applyOp(op Op, args []Value, shapes []shapeOf[cdim],
+	binary func(Op, Value, Value, shapeOf[cdim], shapeOf[cdim], []int) []float64) (Value, *opError) {
 	var out shapeOf[cdim]
 	var err error
 	if len(args) == 1 {
-		out, err = unaryShape(n.Op, shapes[0])
+		out, err = unaryShape(op, shapes[0])
 	} else {
-		out, err = binaryShape(n.Op, shapes[0], shapes[1])
+		out, err = binaryShape(op, shapes[0], shapes[1])
 	}
 	if errors.Is(err, errTooLarge) {
-		return fail(n.Op, ErrTooLarge, "%v", err)
+		return Value{}, &opError{ErrTooLarge, err.Error()}
 	}
 	if err != nil {
-		return fail(n.Op, ErrShape, "%v", err)
+		return Value{}, &opError{ErrShape, err.Error()}
 	}
 	oshape := make([]int, len(out.dims))
 	size := 1
@@ -264,17 +283,17 @@ func eval(n *Node, env *Env, path Path) (Value, error) {
 		oshape[i] = int(d)
 		size *= int(d)
 		if size > MaxElements {
-			return fail(n.Op, ErrTooLarge, "result %v exceeds %d entries", out, MaxElements)
+			return Value{}, &opError{ErrTooLarge, fmt.Sprintf("result %v exceeds %d entries", out, MaxElements)}
 		}
 	}
 	var data []float64
 	if len(args) == 1 {
 		var ok bool
-		if data, ok = unaryData(n.Op, args[0], out, oshape); !ok {
-			return fail(n.Op, ErrNumeric, "SVD did not converge: the matrix has NaN or Inf entries")
+		if data, ok = unaryData(op, args[0], out, oshape); !ok {
+			return Value{}, &opError{ErrNumeric, "SVD did not converge: the matrix has NaN or Inf entries"}
 		}
 	} else {
-		data = binaryData(n.Op, args[0], args[1], shapes[0], shapes[1], oshape)
+		data = binary(op, args[0], args[1], shapes[0], shapes[1], oshape)
 	}
 	return Value{Kind: out.kind, Shape: oshape, Data: data}, nil
 }

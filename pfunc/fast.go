@@ -258,38 +258,11 @@ func (c *fastCtx) evalNode(n *Node, path Path) (fres, error) {
 		}
 		shapes[i] = shapeOfValue(vals[i])
 	}
-	var out shapeOf[cdim]
-	var err error
-	if len(vals) == 1 {
-		out, err = unaryShape(n.Op, shapes[0])
-	} else {
-		out, err = binaryShape(n.Op, shapes[0], shapes[1])
+	v, oerr := applyOp(n.Op, vals, shapes, fastBinaryData)
+	if oerr != nil {
+		return fail(n.Op, oerr.kind, "%s", oerr.msg)
 	}
-	if errors.Is(err, errTooLarge) {
-		return fail(n.Op, ErrTooLarge, "%v", err)
-	}
-	if err != nil {
-		return fail(n.Op, ErrShape, "%v", err)
-	}
-	oshape := make([]int, len(out.dims))
-	size := 1
-	for i, d := range out.dims {
-		oshape[i] = int(d)
-		size *= int(d)
-		if size > MaxElements {
-			return fail(n.Op, ErrTooLarge, "result %v exceeds %d entries", out, MaxElements)
-		}
-	}
-	var data []float64
-	if len(vals) == 1 {
-		var ok bool
-		if data, ok = unaryData(n.Op, vals[0], out, oshape); !ok {
-			return fail(n.Op, ErrNumeric, "SVD did not converge: the matrix has NaN or Inf entries")
-		}
-	} else {
-		data = fastBinaryData(n.Op, vals[0], vals[1], shapes[0], shapes[1], oshape)
-	}
-	return fres{v: Value{Kind: out.kind, Shape: oshape, Data: data}}, nil
+	return fres{v: v}, nil
 }
 
 // reduce answers a reduction of a lazy matrix from its statistics; ok is false if the

@@ -1,12 +1,10 @@
 package train
 
 import (
-	"math/rand/v2"
 	"testing"
 
 	"github.com/evoprune/evoprune/models"
 	"github.com/evoprune/evoprune/nn"
-	"github.com/evoprune/evoprune/tensor"
 )
 
 // BenchmarkTrainStep measures one SGD step (forward, loss, backward,
@@ -19,7 +17,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			const batch = 64
-			x, y := randomBatch(g, batch)
+			x, y := RandomBatch(g, batch, 1)
 			s := &Stepper{Graph: g, Opt: &nn.SGD{Momentum: 0.9}}
 			s.Step(x, y, 0.01) // warm up: buffers are sized on the first step
 			b.ReportAllocs()
@@ -40,7 +38,7 @@ func BenchmarkInference(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			g, _ := models.Build(name, models.Options{Seed: 1})
 			const batch = 64
-			x, _ := randomBatch(g, batch)
+			x, _ := RandomBatch(g, batch, 1)
 			ctx := &nn.Context{}
 			g.Forward(ctx, x)
 			b.ReportAllocs()
@@ -51,17 +49,4 @@ func BenchmarkInference(b *testing.B) {
 			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "img/s")
 		})
 	}
-}
-
-func randomBatch(g *nn.Graph, batch int) (*tensor.Tensor, []int32) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	x := tensor.New(append([]int{batch}, g.Input().Shape...)...)
-	for i := range x.Data {
-		x.Data[i] = float32(rng.NormFloat64())
-	}
-	y := make([]int32, batch)
-	for i := range y {
-		y[i] = int32(rng.IntN(g.Output().Channels()))
-	}
-	return x, y
 }

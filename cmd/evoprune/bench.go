@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
@@ -17,7 +16,6 @@ import (
 	"github.com/evoprune/evoprune/blas"
 	"github.com/evoprune/evoprune/models"
 	"github.com/evoprune/evoprune/nn"
-	"github.com/evoprune/evoprune/tensor"
 	"github.com/evoprune/evoprune/train"
 	"github.com/spf13/cobra"
 )
@@ -143,15 +141,7 @@ func newBenchSpeedChildCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rng := rand.New(rand.NewPCG(1, 2))
-			x := tensor.New(append([]int{batch}, g.Input().Shape...)...)
-			for i := range x.Data {
-				x.Data[i] = float32(rng.NormFloat64())
-			}
-			y := make([]int32, batch)
-			for i := range y {
-				y[i] = int32(rng.IntN(g.Output().Channels()))
-			}
+			x, y := train.RandomBatch(g, batch, 1)
 			st := &train.Stepper{Graph: g, Opt: &nn.SGD{Momentum: 0.9, WeightDecay: 5e-4}}
 			timeLoop := func(budget float64, f func()) float64 {
 				f() // warm-up: buffers are sized on the first call

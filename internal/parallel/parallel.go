@@ -16,8 +16,8 @@ import (
 // Task is a loop body over a range of item indices [lo, hi).
 type Task interface{ Run(lo, hi int) }
 
-// Func adapts a function to a Task. Convenient where an allocation per call
-// does not matter.
+// Func adapts a function to a Task, for loops where the closure's
+// allocation per call does not matter (hot paths implement Task on a struct).
 type Func func(lo, hi int)
 
 // Run implements Task.
@@ -81,6 +81,3 @@ func Do(n, grain int, t Task) {
 	wg.Wait()
 	wgs.Put(wg)
 }
-
-// For is Do with a function body (which allocates a closure per call).
-func For(n, grain int, body func(lo, hi int)) { Do(n, grain, Func(body)) }

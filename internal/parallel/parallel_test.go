@@ -11,11 +11,11 @@ func TestForCoversEachItemOnce(t *testing.T) {
 	for _, n := range []int{0, 1, 7, 100, 1001} {
 		for _, grain := range []int{0, 1, 10, 2000} {
 			hits := make([]int32, n)
-			For(n, grain, func(lo, hi int) {
+			Do(n, grain, Func(func(lo, hi int) {
 				for i := lo; i < hi; i++ {
 					atomic.AddInt32(&hits[i], 1)
 				}
-			})
+			}))
 			for i, h := range hits {
 				if h != 1 {
 					t.Fatalf("n=%d grain=%d: item %d processed %d times", n, grain, i, h)
@@ -28,11 +28,11 @@ func TestForCoversEachItemOnce(t *testing.T) {
 func TestNestedDoesNotDeadlock(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
 	var total atomic.Int64
-	For(8, 1, func(lo, hi int) {
+	Do(8, 1, Func(func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			For(100, 10, func(a, b int) { total.Add(int64(b - a)) })
+			Do(100, 10, Func(func(a, b int) { total.Add(int64(b - a)) }))
 		}
-	})
+	}))
 	if total.Load() != 800 {
 		t.Fatalf("nested loops covered %d items, want 800", total.Load())
 	}
