@@ -1,0 +1,44 @@
+package nn
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/evoprune/evoprune/tensor"
+)
+
+func TestSelectGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	checkLayer(t, gradCase{name: "select maps", layer: mustLayer(NewSelect(SelectConfig{In: 4, Index: []int{3, 0, 2}})),
+		inputs: []*tensor.Tensor{randTensor(rng, 2, 4, 3, 3)}, eps: 1e-1}, rng)
+	checkLayer(t, gradCase{name: "select vector", layer: mustLayer(NewSelect(SelectConfig{In: 5, Index: []int{1}})),
+		inputs: []*tensor.Tensor{randTensor(rng, 3, 5)}, eps: 1e-1}, rng)
+}
+
+func TestSelectForwardPicksChannels(t *testing.T) {
+	l := mustLayer(NewSelect(SelectConfig{In: 3, Index: []int{2, 0}}))
+	x := tensor.New(2, 3, 1, 2)
+	for i := range x.Data {
+		x.Data[i] = float32(i)
+	}
+	out := tensor.New(2, 2, 1, 2)
+	l.Forward(&Context{}, []*tensor.Tensor{x}, out)
+	want := []float32{4, 5, 0, 1, 10, 11, 6, 7}
+	for i, v := range want {
+		if out.Data[i] != v {
+			t.Fatalf("out = %v, want %v", out.Data, want)
+		}
+	}
+}
+
+func TestSelectRejectsBadIndex(t *testing.T) {
+	for _, c := range []SelectConfig{{In: 3}, {In: 3, Index: []int{3}}, {In: 3, Index: []int{1, 1}}, {In: 0, Index: []int{0}}} {
+		if _, err := NewSelect(c); err == nil {
+			t.Errorf("NewSelect(%+v) accepted", c)
+		}
+	}
+	l := mustLayer(NewSelect(SelectConfig{In: 3, Index: []int{0}}))
+	if _, err := l.OutShape([][]int{{4, 2, 2}}); err == nil {
+		t.Error("OutShape accepted 4 channels for in_channels 3")
+	}
+}
