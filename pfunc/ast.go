@@ -5,8 +5,9 @@ import (
 	"math"
 )
 
-// Op is the kind of a tree node: one of the nine operands, a numeric constant, or one of
-// the 21 operators. The names (String) are the reference's primitive names.
+// Op is the kind of a tree node: one of the nine operands, one of the three extended
+// operands, a numeric constant, or one of the 21 operators. The names (String) are the
+// reference's primitive names.
 //
 // Shapes below are written in the reference layout; "scalar" means a NumPy scalar. Where
 // an operator "truncates", it slices an axis to the smaller of the two sizes, as the
@@ -39,6 +40,21 @@ const (
 	// exist so that the simplifier can fold (Simplify, ParseWithConstants). A constant
 	// behaves as a NumPy scalar (np.float64), so tran(c) = c.
 	OpConst
+)
+
+// Extended operands, beyond the paper's space (see ExtendedOperands): with them
+// criteria from outside the paper (network slimming, Taylor expansion) are trees of the
+// same language, and evolution may combine them with the paper's operands. They are
+// per channel, the same for every class.
+const (
+	// OpGamma is gamma, the scale of the batch normalisation that follows the channel: a
+	// scalar (a NumPy scalar, as indexing a NumPy array gives).
+	OpGamma Op = iota + 11
+	// OpBeta is beta, the shift of that batch normalisation: a scalar.
+	OpBeta
+	// OpG is G, the gradient of the training loss with respect to the channel's feature
+	// maps, laid out like X: an N x D matrix, row i the gradient of sample i's map.
+	OpG
 )
 
 // Operators. Binary operators read their operands as (a, b).
@@ -120,6 +136,7 @@ type opInfo struct {
 var opTable = map[Op]opInfo{
 	OpP: {"P", 0}, OpQ: {"Q", 0}, OpN: {"N", 0}, OpX: {"X", 0}, OpMX: {"mX", 0},
 	OpMP: {"mP", 0}, OpMQ: {"mQ", 0}, OpWI: {"WI", 0}, OpW: {"W", 0}, OpConst: {"const", 0},
+	OpGamma: {"gamma", 0}, OpBeta: {"beta", 0}, OpG: {"G", 0},
 	OpAdd: {"add", 2}, OpSub: {"sub", 2}, OpMul: {"mul", 2}, OpDiv: {"div", 2},
 	OpMmul: {"mmul", 2}, OpOutDot: {"out_dot", 2}, OpTran: {"tran", 1},
 	OpTrace: {"trace", 1}, OpInv: {"inv", 1}, OpGMean: {"g_mean", 1}, OpSum: {"sum", 1},
@@ -128,8 +145,26 @@ var opTable = map[Op]opInfo{
 	OpRho5: {"rho5", 1}, OpGeoMedian: {"geo_median", 1},
 }
 
-// Operands lists the nine operand leaves in the reference's argument order.
+// Operands lists the nine operand leaves of the paper's space, in the reference's
+// argument order. Tree generators draw from it by default (see OperandSet).
 var Operands = []Op{OpP, OpQ, OpN, OpX, OpMX, OpMP, OpMQ, OpWI, OpW}
+
+// ExtendedOperands lists the opt-in operands beyond the paper: the channel's BN scale
+// and shift (gamma, beta) and the loss gradient of its feature maps (G). They are off by
+// default everywhere a space of trees is drawn from, so that the paper's space stays
+// exactly reproducible; evaluators need them supplied (AddExtended,
+// LayerStats.SetExtended) and fail with ErrOperand otherwise.
+var ExtendedOperands = []Op{OpGamma, OpBeta, OpG}
+
+// OperandSet lists the operands a tree generator may draw leaves from: Operands, and
+// with extended also ExtendedOperands. It returns a new slice.
+func OperandSet(extended bool) []Op {
+	ops := append([]Op(nil), Operands...)
+	if extended {
+		ops = append(ops, ExtendedOperands...)
+	}
+	return ops
+}
 
 // Operators lists the 21 operators in a stable order.
 var Operators = []Op{
@@ -171,11 +206,15 @@ func (o Op) Arity() int {
 // Valid reports whether o is a defined op.
 func (o Op) Valid() bool { _, ok := opTable[o]; return ok }
 
-// IsOperand reports whether o is one of the nine operands.
-func (o Op) IsOperand() bool { return o >= OpP && o <= OpW }
+// IsOperand reports whether o is an operand: one of the nine of the paper or an
+// extended one.
+func (o Op) IsOperand() bool { return o >= OpP && o <= OpW || o.IsExtended() }
+
+// IsExtended reports whether o is one of the ExtendedOperands.
+func (o Op) IsExtended() bool { return o >= OpGamma && o <= OpG }
 
 // IsLeaf reports whether o takes no arguments (an operand or a constant).
-func (o Op) IsLeaf() bool { return o >= OpP && o <= OpConst }
+func (o Op) IsLeaf() bool { return o.IsOperand() || o == OpConst }
 
 // LookupOp finds an operand or operator by its reference name (also the reference's
 // DEAP aliases m_trace and m_inv). Constants have no name.
@@ -347,6 +386,23 @@ func (n *Node) Replace(p Path, sub *Node) *Node {
 	c := &Node{Op: n.Op, Value: n.Value, Args: append([]*Node(nil), n.Args...)}
 	c.Args[p[0]] = child
 	return c
+}
+
+// UsesExtended reports whether the tree contains an extended operand (gamma, beta, G),
+// i.e. lies outside the paper's space.
+func (n *Node) UsesExtended() bool {
+	if n == nil {
+		return false
+	}
+	if n.Op.IsExtended() {
+		return true
+	}
+	for _, a := range n.Args {
+		if a.UsesExtended() {
+			return true
+		}
+	}
+	return false
 }
 
 // Uses reports whether the tree contains the op anywhere.

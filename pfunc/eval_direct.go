@@ -16,7 +16,8 @@ var (
 	ErrNumeric = errors.New("numerical failure")
 	// ErrTooLarge: a result would exceed MaxElements entries.
 	ErrTooLarge = errors.New("array too large")
-	// ErrOperand: the tree uses an operand the caller did not provide (WI, W).
+	// ErrOperand: the tree uses an operand the caller did not provide (WI, W, or an
+	// extended operand: gamma, beta, G).
 	ErrOperand = errors.New("operand not provided")
 	// ErrMalformed: the tree itself is malformed (nil node, wrong arity, unknown op).
 	ErrMalformed = errors.New("malformed tree")
@@ -46,10 +47,53 @@ func (e *EvalError) Error() string {
 func (e *EvalError) Unwrap() error { return e.Err }
 
 // Env holds the nine operands of one channel for one class, materialised, in the
-// reference layout. Values are shared, never modified.
+// reference layout, and the extended operands if the caller supplied them (AddExtended;
+// zero Values otherwise). Values are shared, never modified.
 type Env struct {
 	Class                         int
 	P, Q, N, X, MX, MP, MQ, WI, W Value
+	Gamma, Beta, G                Value
+}
+
+// BN is a channel's batch-normalisation parameters: y = Gamma·x̂ + Beta.
+type BN struct {
+	Gamma, Beta float64
+}
+
+// AddExtended supplies the extended operands of the channel whose envs ClassEnvs built:
+// bn its batch-normalisation scale and shift (gamma, beta; nil if the layer has none) and
+// g the loss gradient of its feature maps, one row per sample in the order of ClassEnvs'
+// x, D values each (nil if not computed). It modifies envs in place; trees that use an
+// operand left out fail with ErrOperand.
+func AddExtended(envs []Env, bn *BN, g [][]float64) error {
+	if len(envs) == 0 {
+		return errors.New("pfunc: AddExtended: no envs")
+	}
+	var gv Value
+	if g != nil {
+		x := envs[0].X
+		if x.Rank() != 2 || len(g) != x.Shape[0] {
+			return fmt.Errorf("pfunc: gradient has %d rows for %d samples", len(g), x.Shape[0])
+		}
+		d := x.Shape[1]
+		data := make([]float64, 0, len(g)*d)
+		for i, row := range g {
+			if len(row) != d {
+				return fmt.Errorf("pfunc: gradient row %d has %d values, the feature maps %d", i, len(row), d)
+			}
+			data = append(data, row...)
+		}
+		gv = Value{Kind: Array, Shape: []int{len(g), d}, Data: data}
+	}
+	for i := range envs {
+		if bn != nil {
+			envs[i].Gamma, envs[i].Beta = ScalarValue(bn.Gamma), ScalarValue(bn.Beta)
+		}
+		if g != nil {
+			envs[i].G = gv
+		}
+	}
+	return nil
 }
 
 func (e *Env) operand(op Op) Value {
@@ -72,8 +116,31 @@ func (e *Env) operand(op Op) Value {
 		return e.WI
 	case OpW:
 		return e.W
+	case OpGamma:
+		return e.Gamma
+	case OpBeta:
+		return e.Beta
+	case OpG:
+		return e.G
 	}
 	return Value{}
+}
+
+// missingOperand explains a missing operand, naming the call that supplies it.
+func missingOperand(op Op, fast bool) string {
+	switch {
+	case op == OpGamma || op == OpBeta:
+		if fast {
+			return fmt.Sprintf("extended operand %s is missing: the layer's batch-normalisation parameters were not given (LayerStats.SetExtended)", op)
+		}
+		return fmt.Sprintf("extended operand %s is missing: the channel's batch-normalisation parameters were not given (AddExtended)", op)
+	case op == OpG:
+		if fast {
+			return "extended operand G is missing: the loss gradients of the feature maps were not given (LayerStats.SetExtended)"
+		}
+		return "extended operand G is missing: the loss gradients of the feature maps were not given (AddExtended)"
+	}
+	return fmt.Sprintf("operand %s is missing", op)
 }
 
 // ClassEnvs materialises the operands of every class for one channel, as the reference's
@@ -229,7 +296,7 @@ func eval(n *Node, env *Env, path Path) (Value, error) {
 	if n.Op.IsOperand() {
 		v := env.operand(n.Op)
 		if !v.provided() {
-			return fail(n.Op, ErrOperand, "operand %s is missing", n.Op)
+			return fail(n.Op, ErrOperand, "%s", missingOperand(n.Op, false))
 		}
 		if !v.consistent() {
 			return fail(n.Op, ErrOperand, "operand %s has %d values for shape %v", n.Op, len(v.Data), v.Shape)

@@ -15,7 +15,7 @@ import (
 // operator applied to P, Q or X materialises the matrix (the only costly case) and then
 // runs the direct evaluator's kernels, so the semantics are Eval's by construction.
 // Subtrees that do not depend on the class (no P, Q, N, mP, mQ) are evaluated once per
-// channel, and subtrees over W and constants only once per call (once per layer in
+// channel (the extended operands gamma, beta and G are per channel), and subtrees over W and constants only once per call (once per layer in
 // ScoreAll).
 
 // fres is an intermediate result: a materialised value, or a lazy P, Q or X.
@@ -42,7 +42,7 @@ func nodeLevels(n *Node, m map[*Node]uint8) uint8 {
 	switch n.Op {
 	case OpConst, OpW:
 		l = levelLayer
-	case OpX, OpMX, OpWI:
+	case OpX, OpMX, OpWI, OpGamma, OpBeta, OpG:
 		l = levelChannel
 	case OpP, OpQ, OpN, OpMP, OpMQ:
 		l = levelClass
@@ -72,6 +72,7 @@ type fastCtx struct {
 	xStats *opStats
 	xMat   Value
 	mX     Value
+	gMat   Value
 
 	// per class
 	ci         int
@@ -89,7 +90,7 @@ func (s *LayerStats) newCtx(n *Node, w Value) *fastCtx {
 func (c *fastCtx) setChannel(k int, wi Value) {
 	c.k, c.wi = k, wi
 	c.chan_ = map[*Node]fres{}
-	c.xStats, c.xMat, c.mX = nil, Value{}, Value{}
+	c.xStats, c.xMat, c.mX, c.gMat = nil, Value{}, Value{}, Value{}
 }
 
 func (c *fastCtx) setClass(ci int) {
@@ -195,20 +196,38 @@ func (c *fastCtx) evalNode(n *Node, path Path) (fres, error) {
 		return fres{v: ScalarValue(float64(c.stats(OpP).rows))}, nil
 	case OpMX, OpMP, OpMQ:
 		return fres{v: c.colMean(n.Op)}, nil
+	case OpGamma, OpBeta:
+		src := c.s.gamma
+		if n.Op == OpBeta {
+			src = c.s.beta
+		}
+		if src == nil {
+			return fail(n.Op, ErrOperand, "%s", missingOperand(n.Op, true))
+		}
+		return fres{v: ScalarValue(src[c.k])}, nil
+	case OpG:
+		if !c.gMat.provided() {
+			g, ok := c.s.gradMatrix(c.k)
+			if !ok {
+				return fail(n.Op, ErrOperand, "%s", missingOperand(n.Op, true))
+			}
+			c.gMat = g
+		}
+		return fres{v: c.gMat}, nil
 	case OpWI, OpW:
 		v := c.wi
 		if n.Op == OpW {
 			v = c.w
 		}
 		if !v.provided() {
-			return fail(n.Op, ErrOperand, "operand %s is missing", n.Op)
+			return fail(n.Op, ErrOperand, "%s", missingOperand(n.Op, true))
 		}
 		if !v.consistent() {
 			return fail(n.Op, ErrOperand, "operand %s has %d values for shape %v", n.Op, len(v.Data), v.Shape)
 		}
 		return fres{v: v}, nil
 	}
-	if n.Op == OpTrace && n.Args[0] != nil && n.Args[0].Op == OpMmul && len(n.Args[0].Args) == 2 && c.levels[n.Args[0]] == levelClass {
+	if n.Op == OpTrace && n.Args[0] != nil && n.Args[0].Op == OpMmul && len(n.Args[0].Args) == 2 {
 		// trace(mmul(a, b)) of two matrices: only the diagonal of the product.
 		if r, ok, err := c.traceOfProduct(n.Args[0], append(path[:len(path):len(path)], 0)); ok || err != nil {
 			return r, err

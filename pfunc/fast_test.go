@@ -16,6 +16,35 @@ type multiLayer struct {
 	labels []int
 	w      []float64
 	wshape []int
+	// extended operands, if set (withExtended): per-channel BN parameters and the loss
+	// gradients laid out like feat
+	gamma, beta, grads []float64
+}
+
+// withExtended gives l random BN parameters and gradients, drawn from r; if f32, the
+// gradients are rounded to float32 (as the features of a float32 layer are).
+func (l multiLayer) withExtended(r *rand.Rand, f32 bool) multiLayer {
+	l.gamma, l.beta = make([]float64, l.c), make([]float64, l.c)
+	for k := range l.gamma {
+		l.gamma[k], l.beta[k] = r.NormFloat64(), r.NormFloat64()
+	}
+	l.grads = make([]float64, len(l.feat))
+	for i := range l.grads {
+		l.grads[i] = 0.01 * r.NormFloat64()
+		if f32 {
+			l.grads[i] = float64(float32(l.grads[i]))
+		}
+	}
+	return l
+}
+
+// gradRows returns channel k's gradients as rows, like channel.
+func (l multiLayer) gradRows(k int) [][]float64 {
+	g := make([][]float64, l.n)
+	for i := range g {
+		g[i] = l.grads[(i*l.c+k)*l.d : (i*l.c+k+1)*l.d]
+	}
+	return g
 }
 
 // randMultiLayer draws counts[g] samples of label 10+g (shuffled); channel k of class g
@@ -88,8 +117,18 @@ func (l multiLayer) stats(t testing.TB, f32 bool) *LayerStats {
 			f[i] = float32(v)
 		}
 		s, err = NewLayerStats32(f, l.n, l.c, l.d, l.labels, nil)
+		if err == nil && l.grads != nil {
+			g := make([]float32, len(l.grads))
+			for i, v := range l.grads {
+				g[i] = float32(v)
+			}
+			err = s.SetExtended32(l.gamma, l.beta, g)
+		}
 	} else {
 		s, err = NewLayerStats(l.feat, l.n, l.c, l.d, l.labels, nil)
+		if err == nil && l.grads != nil {
+			err = s.SetExtended(l.gamma, l.beta, l.grads)
+		}
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +146,18 @@ func (l multiLayer) directAll(t testing.TB, n *Node) ([]float64, []error) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		scores[k], errs[k] = Score(n, l.channel(k), l.labels, nil, wi, w)
+		if l.grads == nil {
+			scores[k], errs[k] = Score(n, l.channel(k), l.labels, nil, wi, w)
+			continue
+		}
+		envs, err := ClassEnvs(l.channel(k), l.labels, nil, wi, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := AddExtended(envs, &BN{Gamma: l.gamma[k], Beta: l.beta[k]}, l.gradRows(k)); err != nil {
+			t.Fatal(err)
+		}
+		scores[k], errs[k] = ScoreEnvs(n, envs)
 	}
 	return scores, errs
 }
@@ -127,6 +177,10 @@ func TestFastLibraryMatchesDirect(t *testing.T) {
 		"conv7":  randMultiLayer(r, counts(7), 4, 16, []int{4, 2, 1, 1}, false),
 		"fc":     randMultiLayer(r, counts(4), 6, 1, []int{6, 11}, false),
 	}
+	r2 := rand.New(rand.NewPCG(23, 24))
+	for _, name := range []string{"conv3", "conv10", "conv7", "fc"} {
+		layers[name] = layers[name].withExtended(r2, name == "conv10")
+	}
 	for lname, l := range layers {
 		for _, f32 := range []bool{false, true} {
 			if f32 && lname != "conv10" {
@@ -141,7 +195,8 @@ func TestFastLibraryMatchesDirect(t *testing.T) {
 					t.Errorf("%s/%s: %v", lname, f.Name, err)
 					continue
 				}
-				if m := s.materialised.Load() - before; f.Name != "di" && m != 0 {
+				// di needs X (its scatter matrix), taylor X (for Xᵀ G), once per channel.
+				if m := s.materialised.Load() - before; f.Name != "di" && f.Name != "taylor" && m != 0 {
 					t.Errorf("%s/%s: %d matrices materialised, want none", lname, f.Name, m)
 				}
 				for k := range got {

@@ -14,6 +14,23 @@ type layer struct {
 	w      []float64
 	wshape []int // [Cout, Cin, Kh, Kw] or [Cout, FanIn]
 	k      int
+	// extended operands, if set (withExtended): BN parameters and loss gradients
+	bn *BN
+	g  [][]float64
+}
+
+// withExtended gives l random BN parameters and a random gradient per feature value,
+// drawn from r (separately from randLayer, so that layers drawn before stay the same).
+func withExtended(r *rand.Rand, l layer) layer {
+	l.bn = &BN{Gamma: r.NormFloat64(), Beta: r.NormFloat64()}
+	l.g = make([][]float64, len(l.x))
+	for i, row := range l.x {
+		l.g[i] = make([]float64, len(row))
+		for j := range row {
+			l.g[i][j] = 0.01 * r.NormFloat64()
+		}
+	}
+	return l
 }
 
 // randLayer draws counts[c] samples of class c (shuffled), each D values with a
@@ -62,6 +79,11 @@ func (l layer) envs(t testing.TB) []Env {
 	envs, err := ClassEnvs(l.x, l.labels, nil, wi, bank)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if l.bn != nil || l.g != nil {
+		if err := AddExtended(envs, l.bn, l.g); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return envs
 }

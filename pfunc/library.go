@@ -93,6 +93,24 @@ var library = []Func{
 		Source:      "GA_Func4, reference GA_Discriminant_Functions.py",
 		Expr:        "add(rho5(add(div(var(P), rho5(div(var(Q), num(Q)))), abs(sub(g_mean(P), g_mean(Q))))), mQ)",
 	},
+	// Criteria of other papers, over the extended operands (outside the paper's space).
+	// Their value is the same for every class, so the score is the number of classes
+	// times it, which ranks the channels of a layer the same way.
+	{
+		Name:        "bn_scale",
+		Description: "network slimming: |γ|, the magnitude of the channel's batch-normalisation scale (extended operands)",
+		Source:      "Liu et al. 2017, Learning Efficient Convolutional Networks through Network Slimming (ICCV), channel scaling factors",
+		Expr:        "abs(gamma)",
+	},
+	{
+		Name: "taylor",
+		Description: "first-order Taylor criterion |Σ x·∂L/∂x| over every sample and position of the channel's maps: " +
+			"tr(Xᵀ G) = Σₙ Σ_d X[n,d] G[n,d] (extended operands)",
+		Source: "Molchanov et al. 2017, Pruning Convolutional Neural Networks for Resource Efficient Inference " +
+			"(ICLR), Eq. 8 |1/M Σₘ (∂C/∂zₘ) zₘ|; here summed over the whole sample before the absolute " +
+			"value, and without the 1/(N·D) factor, which is the same for every channel of a layer",
+		Expr: "abs(trace(mmul(tran(X), G)))",
+	},
 }
 
 var libraryIndex = func() map[string]int {
@@ -108,8 +126,9 @@ var libraryIndex = func() map[string]int {
 	return m
 }()
 
-// Library lists the named functions in a stable order: the seven seeds, di, then the
-// reference's evolved functions.
+// Library lists the named functions in a stable order: the seven seeds, di, the
+// reference's evolved functions, then the criteria over extended operands (bn_scale,
+// taylor; Node.UsesExtended tells them apart).
 func Library() []Func {
 	return append([]Func(nil), library...)
 }

@@ -28,11 +28,14 @@ func TestLibraryParsesChecksAndRoundTrips(t *testing.T) {
 		if _, err := Check(n); err != nil {
 			t.Errorf("%s: %v", f.Name, err)
 		}
+		if ext := f.Name == "bn_scale" || f.Name == "taylor"; n.UsesExtended() != ext {
+			t.Errorf("%s: UsesExtended = %v", f.Name, !ext)
+		}
 		if g, ok := Lookup(f.Name); !ok || !g.Tree.Equal(n) {
 			t.Errorf("%s: Lookup disagrees", f.Name)
 		}
 	}
-	want := []string{"abs_snr", "fdr", "sym_div", "t_stat", "l1", "l2", "geo_median_dist", "di", "eq3", "ga1", "ga3", "ga4"}
+	want := []string{"abs_snr", "fdr", "sym_div", "t_stat", "l1", "l2", "geo_median_dist", "di", "eq3", "ga1", "ga3", "ga4", "bn_scale", "taylor"}
 	lib := Library()
 	if len(lib) != len(want) {
 		t.Fatalf("library has %d functions, want %d", len(lib), len(want))
@@ -303,6 +306,18 @@ var closedForms = map[string]func(l layer) float64{
 			return total
 		})
 	},
+	"bn_scale": func(l layer) float64 {
+		return math.Abs(l.bn.Gamma) * float64(numClasses(l))
+	},
+	"taylor": func(l layer) float64 {
+		s := 0.0
+		for i, row := range l.x {
+			for j, v := range row {
+				s += v * l.g[i][j]
+			}
+		}
+		return math.Abs(s) * float64(numClasses(l))
+	},
 	"ga4": func(l layer) float64 {
 		return perClass(l, func(s classStats, _ []float64) float64 {
 			total := 0.0
@@ -328,6 +343,10 @@ func TestLibraryMatchesClosedForms(t *testing.T) {
 		"conv":      randLayer(r, []int{17, 23, 12, 30}, 9, []int{6, 3, 3, 3}, 2),
 		"conv-rect": randLayer(r, []int{40, 25}, 12, []int{5, 4, 2, 3}, 4),
 		"fc":        randLayer(r, []int{31, 9, 14}, 1, []int{7, 11}, 0),
+	}
+	r2 := rand.New(rand.NewPCG(5, 6))
+	for _, name := range []string{"conv", "conv-rect", "fc"} {
+		layers[name] = withExtended(r2, layers[name])
 	}
 	for lname, l := range layers {
 		envs := l.envs(t)

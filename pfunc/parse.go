@@ -211,16 +211,19 @@ func plural(n int) string {
 }
 
 func operandList() string {
-	names := make([]string, len(Operands))
-	for i, o := range Operands {
-		names[i] = o.String()
+	names := func(ops []Op) string {
+		s := make([]string, len(ops))
+		for i, o := range ops {
+			s[i] = o.String()
+		}
+		return strings.Join(s, ", ")
 	}
-	return strings.Join(names, ", ")
+	return names(Operands) + "; extended: " + names(ExtendedOperands)
 }
 
 // suggest proposes the name the user probably meant when only the case differs.
 func suggest(name string) string {
-	for _, op := range append(append([]Op(nil), Operands...), Operators...) {
+	for _, op := range append(OperandSet(true), Operators...) {
 		if strings.EqualFold(op.String(), name) {
 			return fmt.Sprintf(" (did you mean %s?)", op)
 		}

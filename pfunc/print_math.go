@@ -9,8 +9,8 @@ import (
 // Infix prints the tree as readable maths with as few parentheses as the usual
 // conventions allow, e.g. |μ(P) − μ(Q)| / (σ(P) + σ(Q) + 1e-4). Notation: μ g_mean,
 // σ std, σ² var, Σ sum, mean column mean, · mul, @ mmul, ⊗ out_dot, ² pow2, ᵀ tran,
-// ⁻¹ inv (ridge pseudo-inverse), tr trace, num row count, gm geo_median; rho1 and rho5
-// print as additions of their constants. It is for reading only; Parse reads Prefix.
+// ⁻¹ inv (ridge pseudo-inverse), tr trace, num row count, gm geo_median, γ gamma, β beta;
+// rho1 and rho5 print as additions of their constants. It is for reading only; Parse reads Prefix.
 func Infix(n *Node) string {
 	s, _ := render(n, infixStyle)
 	return s
@@ -47,7 +47,8 @@ type mathStyle struct {
 }
 
 var infixStyle = &mathStyle{
-	operand: map[Op]string{OpP: "P", OpQ: "Q", OpN: "N", OpX: "X", OpMX: "mX", OpMP: "mP", OpMQ: "mQ", OpWI: "WI", OpW: "W"},
+	operand: map[Op]string{OpP: "P", OpQ: "Q", OpN: "N", OpX: "X", OpMX: "mX", OpMP: "mP", OpMQ: "mQ", OpWI: "WI", OpW: "W",
+		OpGamma: "γ", OpBeta: "β", OpG: "G"},
 	fn: map[Op]string{OpGMean: "μ", OpStd: "σ", OpVar: "σ²", OpSum: "Σ", OpMean: "mean",
 		OpTrace: "tr", OpNum: "num", OpGeoMedian: "gm"},
 	binary:  map[Op]string{OpAdd: " + ", OpSub: " − ", OpMul: " · ", OpDiv: " / ", OpMmul: " @ ", OpOutDot: " ⊗ "},
@@ -66,7 +67,7 @@ var infixStyle = &mathStyle{
 var latexStyle = &mathStyle{
 	latex: true,
 	operand: map[Op]string{OpP: "P", OpQ: "Q", OpN: "N", OpX: "X", OpMX: "m_{X}", OpMP: "m_{P}", OpMQ: "m_{Q}",
-		OpWI: "W_{I}", OpW: "W"},
+		OpWI: "W_{I}", OpW: "W", OpGamma: `\gamma`, OpBeta: `\beta`, OpG: "G"},
 	fn: map[Op]string{OpGMean: `\mu`, OpStd: `\sigma`, OpVar: `\sigma^{2}`, OpSum: `\Sigma`,
 		OpMean: `\operatorname{mean}`, OpTrace: `\operatorname{tr}`, OpNum: `\operatorname{num}`,
 		OpGeoMedian: `\operatorname{gm}`},

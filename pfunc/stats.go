@@ -35,7 +35,70 @@ type LayerStats struct {
 	s1, s2, mn, mx []float64
 	col            []float64
 
+	// extended operands (SetExtended): per channel BN scale and shift, and the loss
+	// gradients laid out like the features; nil when not given.
+	gamma, beta []float64
+	g32         []float32
+	g64         []float64
+
 	materialised atomic.Int64 // how many P, Q or X matrices were built (tests)
+}
+
+// SetExtended supplies the layer's extended operands (see ExtendedOperands): gamma and
+// beta the scale and shift of the batch normalisation after each channel (c values
+// each, both nil if the layer has none) and grads the loss gradients of the feature
+// maps, float64 laid out exactly like the features ([n][c][d], nil if not computed).
+// It replaces what an earlier call set. Call it before scoring, not concurrently with
+// Score or ScoreAll; grads is kept, not copied.
+func (s *LayerStats) SetExtended(gamma, beta []float64, grads []float64) error {
+	if err := s.checkExtended(gamma, beta, len(grads), grads == nil); err != nil {
+		return err
+	}
+	s.gamma, s.beta, s.g32, s.g64 = gamma, beta, nil, grads
+	return nil
+}
+
+// SetExtended32 is SetExtended for float32 gradients.
+func (s *LayerStats) SetExtended32(gamma, beta []float64, grads []float32) error {
+	if err := s.checkExtended(gamma, beta, len(grads), grads == nil); err != nil {
+		return err
+	}
+	s.gamma, s.beta, s.g32, s.g64 = gamma, beta, grads, nil
+	return nil
+}
+
+func (s *LayerStats) checkExtended(gamma, beta []float64, ngrads int, noGrads bool) error {
+	if (gamma == nil) != (beta == nil) {
+		return errors.New("pfunc: SetExtended: gamma and beta go together (both nil if the layer has no batch normalisation)")
+	}
+	if gamma != nil && (len(gamma) != s.c || len(beta) != s.c) {
+		return fmt.Errorf("pfunc: SetExtended: %d gamma and %d beta values for a layer of %d channels", len(gamma), len(beta), s.c)
+	}
+	if !noGrads && ngrads != s.n*s.c*s.d {
+		return fmt.Errorf("pfunc: SetExtended: %d gradient values, want %d (laid out like the features: n=%d c=%d d=%d)", ngrads, s.n*s.c*s.d, s.n, s.c, s.d)
+	}
+	return nil
+}
+
+// gradMatrix materialises G of channel k (n x d), or reports false if no gradients
+// were given.
+func (s *LayerStats) gradMatrix(k int) (Value, bool) {
+	if s.g32 == nil && s.g64 == nil {
+		return Value{}, false
+	}
+	data := make([]float64, s.n*s.d)
+	for i := 0; i < s.n; i++ {
+		off := (i*s.c + k) * s.d
+		dst := data[i*s.d : (i+1)*s.d]
+		if s.g64 != nil {
+			copy(dst, s.g64[off:off+s.d])
+			continue
+		}
+		for j, v := range s.g32[off : off+s.d] {
+			dst[j] = float64(v)
+		}
+	}
+	return Value{Kind: Array, Shape: []int{s.n, s.d}, Data: data}, true
 }
 
 // NewLayerStats computes the statistics of a layer from float64 features laid out

@@ -122,11 +122,11 @@ func (s Space) OperandType(op Op) (Type, bool) {
 		return Type{Array, []Dim{d(SymNc), d(SymD)}}, true
 	case OpQ:
 		return Type{Array, []Dim{d(SymNq), d(SymD)}}, true
-	case OpX:
+	case OpX, OpG:
 		return Type{Array, []Dim{d(SymN), d(SymD)}}, true
 	case OpMX, OpMP, OpMQ:
 		return Type{Array, []Dim{d(SymD)}}, true
-	case OpN, OpConst:
+	case OpN, OpConst, OpGamma, OpBeta:
 		return Type{Kind: Scalar}, true
 	case OpWI:
 		if s.FC {
