@@ -30,7 +30,9 @@ type InvalidError struct {
 }
 
 // Error formats the reason with its detail.
-func (e *InvalidError) Error() string { return fmt.Sprintf("gp: invalid tree (%s): %v", e.Reason, e.Err) }
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("gp: invalid tree (%s): %v", e.Reason, e.Err)
+}
 
 // Unwrap exposes the underlying pfunc error.
 func (e *InvalidError) Unwrap() error { return e.Err }
