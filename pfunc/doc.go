@@ -6,6 +6,15 @@
 // (add ... geo_median). A channel's score is the tree evaluated once per class and summed
 // over classes and over every entry of the result (Score).
 //
+// Beyond the paper, three opt-in extended operands (ExtendedOperands) put other known
+// criteria in the same space: gamma and beta, the scale and shift of the batch
+// normalisation after the channel, and G, the loss gradient of its feature maps (laid out
+// like X). The library's bn_scale (network slimming) and taylor (first-order Taylor
+// criterion) use them. They are off by default: Operands and OperandSet(false) are the
+// paper's nine, tree generators draw from them unless asked, and the evaluators need the
+// extended values supplied (AddExtended, LayerStats.SetExtended), failing with ErrOperand
+// otherwise; Node.UsesExtended tells whether a tree leaves the paper's space.
+//
 // The package provides the AST (ast.go), a direct evaluator over materialised arrays
 // that serves as the oracle for faster evaluators (eval_direct.go), static shape types
 // and a cost model (types.go, cost.go), the reference prefix syntax (parse.go), printers

@@ -220,15 +220,30 @@ func TestFastLibraryMatchesDirect(t *testing.T) {
 }
 
 func TestFastRandomTreesMatchDirect(t *testing.T) {
-	r := rand.New(rand.NewPCG(31, 32))
+	fastMatchesDirectOnRandomTrees(t, rand.New(rand.NewPCG(31, 32)), Operands, 1500, false)
+}
+
+// TestFastRandomExtendedTreesMatchDirect: the same over the extended operand set, with
+// gamma, beta and G given to both evaluators.
+func TestFastRandomExtendedTreesMatchDirect(t *testing.T) {
+	fastMatchesDirectOnRandomTrees(t, rand.New(rand.NewPCG(33, 34)), OperandSet(true), 600, true)
+}
+
+// fastMatchesDirectOnRandomTrees scores random trees over ops (mostly valid ones) with
+// both evaluators in every standard space: same errors, same finite scores.
+func fastMatchesDirectOnRandomTrees(t *testing.T, r *rand.Rand, ops []Op, trees int, ext bool) {
+	t.Helper()
 	compared, errBoth, finiteDiffer := 0, 0, 0
 	for _, sp := range Spaces() {
 		src := spaceLayer(r, sp) // for its weight shape and D
 		d := len(src.x[0])
 		l := randMultiLayer(r, []int{8, 10, 13}, src.wshape[0], d, src.wshape, false)
+		if ext {
+			l = l.withExtended(r, false)
+		}
 		s := l.stats(t, false)
-		for i := 0; i < 1500; i++ {
-			n := randTree(r, 1+r.IntN(5))
+		for i := 0; i < trees; i++ {
+			n := randTreeFrom(r, 1+r.IntN(5), ops)
 			if _, err := CheckIn(n, sp); err != nil && r.IntN(4) != 0 {
 				continue // mostly valid trees, some invalid ones
 			}
@@ -266,7 +281,7 @@ func TestFastRandomTreesMatchDirect(t *testing.T) {
 	if finiteDiffer > compared/1000 {
 		t.Errorf("%d scores finite in one evaluator only", finiteDiffer)
 	}
-	if compared < 2000 {
+	if compared < trees*4/3 {
 		t.Errorf("only %d comparisons", compared)
 	}
 }
@@ -347,7 +362,7 @@ func dataGeoMedian(n *Node) bool {
 		return false
 	}
 	if n.Op == OpGeoMedian {
-		for _, op := range []Op{OpP, OpQ, OpN, OpX, OpMX, OpMP, OpMQ} {
+		for _, op := range []Op{OpP, OpQ, OpN, OpX, OpMX, OpMP, OpMQ, OpGamma, OpBeta, OpG} {
 			if n.Uses(op) {
 				return true
 			}

@@ -7,16 +7,20 @@ import (
 	"testing"
 )
 
-// randTree grows a random tree of height at most depth, like DEAP's genGrow: below the
-// root each node is a leaf with probability 1/3.
-func randTree(r *rand.Rand, depth int) *Node {
+// randTree grows a random tree of height at most depth over the paper's operands, like
+// DEAP's genGrow: below the root each node is a leaf with probability 1/3.
+func randTree(r *rand.Rand, depth int) *Node { return randTreeFrom(r, depth, Operands) }
+
+// randTreeFrom is randTree drawing leaves from ops (OperandSet(true) for the extended
+// space).
+func randTreeFrom(r *rand.Rand, depth int, ops []Op) *Node {
 	if depth == 0 || r.IntN(3) == 0 {
-		return Leaf(Operands[r.IntN(len(Operands))])
+		return Leaf(ops[r.IntN(len(ops))])
 	}
 	op := Operators[r.IntN(len(Operators))]
 	args := make([]*Node, op.Arity())
 	for i := range args {
-		args[i] = randTree(r, depth-1)
+		args[i] = randTreeFrom(r, depth-1, ops)
 	}
 	return Call(op, args...)
 }
@@ -65,14 +69,45 @@ func concrete(t Type, vals [numSyms]int) []int {
 // panics on any tree, accepted or not.
 func TestRandomTreesAgreeWithTypes(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	const trees = 4000
-	accepted, rejectedButRan := 0, 0
+	accepted := checkRandomTypes(t, r, Operands, 4000, false)
+	if accepted < 1000 {
+		t.Errorf("only %d accepted trees: the generator or checker is too strict", accepted)
+	}
+}
+
+// TestRandomExtendedTreesAgreeWithTypes is the same over the extended operand set, with
+// gamma, beta and G supplied; the default generator never draws them.
+func TestRandomExtendedTreesAgreeWithTypes(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for i := 0; i < 2000; i++ {
+		if n := randTree(r, 1+r.IntN(5)); n.UsesExtended() {
+			t.Fatalf("the paper-space generator drew %s", n)
+		}
+	}
+	ops := OperandSet(true)
+	if len(ops) != len(Operands)+len(ExtendedOperands) {
+		t.Fatalf("OperandSet(true) = %v", ops)
+	}
+	if accepted := checkRandomTypes(t, r, ops, 2000, true); accepted < 500 {
+		t.Errorf("only %d accepted trees", accepted)
+	}
+}
+
+// checkRandomTypes draws trees per standard space from ops and checks them as
+// TestRandomTreesAgreeWithTypes describes; ext supplies the extended operands to the
+// evaluator. It returns how many accepted trees were evaluated.
+func checkRandomTypes(t *testing.T, r *rand.Rand, ops []Op, trees int, ext bool) int {
+	t.Helper()
+	accepted, rejectedButRan, extended := 0, 0, 0
 	for _, sp := range Spaces() {
 		l := spaceLayer(r, sp)
+		if ext {
+			l = withExtended(r, l)
+		}
 		envs := l.envs(t)
 		sizes := spaceSizes(sp)
 		for i := 0; i < trees; i++ {
-			n := randTree(r, 1+r.IntN(5))
+			n := randTreeFrom(r, 1+r.IntN(5), ops)
 			_ = Infix(n)
 			_ = LaTeX(n)
 			_ = Canonical(n)
@@ -101,6 +136,9 @@ func TestRandomTreesAgreeWithTypes(t *testing.T) {
 				continue
 			}
 			accepted++
+			if n.UsesExtended() {
+				extended++
+			}
 			for ci := range envs {
 				v, err := Eval(n, &envs[ci])
 				if err != nil && !errors.Is(err, ErrNumeric) {
@@ -126,10 +164,11 @@ func TestRandomTreesAgreeWithTypes(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d accepted trees evaluated; %d rejected trees happened to evaluate at the test sizes", accepted, rejectedButRan)
-	if accepted < 1000 {
-		t.Errorf("only %d accepted trees: the generator or checker is too strict", accepted)
+	t.Logf("%d accepted trees evaluated (%d with extended operands); %d rejected trees happened to evaluate at the test sizes", accepted, extended, rejectedButRan)
+	if ext && extended < accepted/4 {
+		t.Errorf("only %d of %d accepted trees use extended operands", extended, accepted)
 	}
+	return accepted
 }
 
 // TestSimplifyAndCanonicalPreserveScores: rewriting never changes a valid tree's type or

@@ -1,0 +1,188 @@
+package pfunc
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+func TestExtendedOperandsInTheLanguage(t *testing.T) {
+	for _, op := range ExtendedOperands {
+		if !op.IsOperand() || !op.IsLeaf() || !op.IsExtended() || op.Arity() != 0 {
+			t.Errorf("%s: not an extended leaf operand", op)
+		}
+		if got, ok := LookupOp(op.String()); !ok || got != op {
+			t.Errorf("LookupOp(%s) = %v, %v", op, got, ok)
+		}
+	}
+	for _, op := range Operands {
+		if op.IsExtended() {
+			t.Errorf("paper operand %s reported extended", op)
+		}
+	}
+	if len(Operands) != 9 || len(OperandSet(false)) != 9 {
+		t.Error("the paper's operand set changed")
+	}
+	for _, c := range []struct{ src, typ, infix, latex string }{
+		{"gamma", "scalar", "γ", `\gamma`},
+		{"beta", "scalar", "β", `\beta`},
+		{"G", "matrix[N × D]", "G", "G"},
+		{"abs(trace(mmul(tran(X), G)))", "scalar", "|tr(Xᵀ @ G)|", `\left|\operatorname{tr}\left({X}^{\top}\,G\right)\right|`},
+		{"div(pow2(gamma), rho1(beta))", "scalar", "γ² / (β + 1e-4)", `\frac{{\gamma}^{2}}{\beta + 10^{-4}}`},
+	} {
+		n := mustParse(t, c.src)
+		if !n.UsesExtended() {
+			t.Errorf("%s: UsesExtended false", c.src)
+		}
+		if got := Prefix(n); got != c.src {
+			t.Errorf("prefix round trip %s -> %s", c.src, got)
+		}
+		ty, err := Check(n)
+		if err != nil || ty.String() != c.typ {
+			t.Errorf("%s: type %v (%v), want %s", c.src, ty, err, c.typ)
+		}
+		if got := Infix(n); got != c.infix {
+			t.Errorf("%s: infix %q, want %q", c.src, got, c.infix)
+		}
+		if got := LaTeX(n); got != c.latex {
+			t.Errorf("%s: latex %q, want %q", c.src, got, c.latex)
+		}
+		if _, err := Cost(n, spaceSizes(SpaceConv)); err != nil {
+			t.Errorf("%s: cost: %v", c.src, err)
+		}
+	}
+	if mustParse(t, "add(P, mX)").UsesExtended() {
+		t.Error("a paper tree reported extended")
+	}
+	// Canonical form and hash treat the new leaves like the others.
+	if Hash(mustParse(t, "add(gamma, beta)")) != Hash(mustParse(t, "add(beta, gamma)")) {
+		t.Error("add is not commutative for the hash")
+	}
+	if Hash(mustParse(t, "add(gamma, beta)")) == Hash(mustParse(t, "add(gamma, gamma)")) {
+		t.Error("gamma and beta hash alike")
+	}
+	if got := Prefix(Simplify(mustParse(t, "add(sub(gamma, gamma), div(beta, beta))"))); got != "1" {
+		t.Errorf("simplify: %s", got)
+	}
+	// G is a matrix: x - x is not folded (it would sum differently).
+	if got := Prefix(Simplify(mustParse(t, "sum(sub(G, G))"))); got != "sum(sub(G, G))" {
+		t.Errorf("simplify folded a matrix: %s", got)
+	}
+	_, err := Parse("abs(Gamma)")
+	if err == nil || !strings.Contains(err.Error(), "did you mean gamma") {
+		t.Errorf("misspelt gamma: %v", err)
+	}
+	if _, err := Parse("nope"); err == nil || !strings.Contains(err.Error(), "extended: gamma, beta, G") {
+		t.Errorf("unknown name: %v", err)
+	}
+}
+
+// TestExtendedOperandsMissing: a tree that uses an extended operand the caller did not
+// give fails with ErrOperand in both evaluators, never panics; the others still score.
+func TestExtendedOperandsMissing(t *testing.T) {
+	r := rand.New(rand.NewPCG(71, 72))
+	l := randMultiLayer(r, []int{6, 7}, 3, 4, []int{3, 2, 1, 1}, false)
+	full := l.withExtended(r, false)
+	usesBN := []string{"abs(gamma)", "add(beta, g_mean(P))", "sum(mul(P, beta))"}
+	usesG := []string{"sum(G)", "abs(trace(mmul(tran(X), G)))", "trace(mmul(tran(G), G))"}
+	plain := mustParse(t, "div(g_mean(P), rho1(std(Q)))")
+
+	s := l.stats(t, false)
+	wi, w, _ := FilterOperands(l.w, l.wshape, 1)
+	envs, err := ClassEnvs(l.channel(1), l.labels, nil, wi, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectMissing := func(label, src string, fastOnly bool) {
+		t.Helper()
+		n := mustParse(t, src)
+		if _, err := s.ScoreAll(n, l.w, l.wshape); !errors.Is(err, ErrOperand) {
+			t.Errorf("%s: fast %s: %v, want ErrOperand", label, src, err)
+		} else if !strings.Contains(err.Error(), "SetExtended") {
+			t.Errorf("%s: fast %s: error does not say how to supply it: %v", label, src, err)
+		}
+		if fastOnly {
+			return
+		}
+		if _, err := ScoreEnvs(n, envs); !errors.Is(err, ErrOperand) {
+			t.Errorf("%s: direct %s: %v, want ErrOperand", label, src, err)
+		}
+	}
+	for _, src := range append(append([]string(nil), usesBN...), usesG...) {
+		expectMissing("nothing given", src, false)
+	}
+	if _, err := s.ScoreAll(plain, nil, nil); err != nil {
+		t.Errorf("plain tree: %v", err)
+	}
+	// BN only: G trees still fail, BN trees score.
+	if err := s.SetExtended(full.gamma, full.beta, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddExtended(envs, &BN{Gamma: full.gamma[1], Beta: full.beta[1]}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range usesG {
+		expectMissing("BN only", src, false)
+	}
+	for _, src := range usesBN {
+		if _, err := s.ScoreAll(mustParse(t, src), nil, nil); err != nil {
+			t.Errorf("BN only: %s: %v", src, err)
+		}
+	}
+	// Gradients only: BN trees fail, G trees score.
+	if err := s.SetExtended(nil, nil, full.grads); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range usesBN {
+		expectMissing("gradients only", src, true)
+	}
+	for _, src := range usesG {
+		if _, err := s.ScoreAll(mustParse(t, src), nil, nil); err != nil {
+			t.Errorf("gradients only: %s: %v", src, err)
+		}
+	}
+}
+
+func TestExtendedOperandsBadInput(t *testing.T) {
+	r := rand.New(rand.NewPCG(73, 74))
+	l := randMultiLayer(r, []int{6, 7}, 3, 4, []int{3, 2, 1, 1}, false).withExtended(r, false)
+	s := l.stats(t, false)
+	g32 := make([]float32, len(l.grads))
+	for _, c := range []struct {
+		name string
+		err  error
+	}{
+		{"gamma without beta", s.SetExtended(l.gamma, nil, nil)},
+		{"beta without gamma", s.SetExtended(nil, l.beta, nil)},
+		{"short gamma", s.SetExtended(l.gamma[:2], l.beta, nil)},
+		{"short beta", s.SetExtended(l.gamma, l.beta[:2], nil)},
+		{"short gradients", s.SetExtended(nil, nil, l.grads[1:])},
+		{"long gradients (float32)", s.SetExtended32(nil, nil, append(g32, 0))},
+	} {
+		if c.err == nil {
+			t.Errorf("SetExtended accepted %s", c.name)
+		}
+	}
+	if err := s.SetExtended32(l.gamma, l.beta, g32); err != nil {
+		t.Errorf("valid float32 gradients: %v", err)
+	}
+	wi, w, _ := FilterOperands(l.w, l.wshape, 0)
+	envs, err := ClassEnvs(l.channel(0), l.labels, nil, wi, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := l.gradRows(0)
+	short := append([][]float64(nil), rows...)
+	short[3] = short[3][1:]
+	for name, err := range map[string]error{
+		"no envs":          AddExtended(nil, &BN{}, nil),
+		"too few rows":     AddExtended(envs, nil, rows[1:]),
+		"a row too short":  AddExtended(envs, nil, short),
+		"a row of nothing": AddExtended(envs, nil, append(rows[1:], nil)),
+	} {
+		if err == nil {
+			t.Errorf("AddExtended accepted %s", name)
+		}
+	}
+}
