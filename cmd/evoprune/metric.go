@@ -17,7 +17,10 @@ func newMetricCmd() *cobra.Command {
 		Long: `Pruning functions ("metrics") score a layer's channels; the lowest scores are
 pruned first. They are closed-form expressions over a channel's feature-map
 statistics (P, Q, N, X, mX, mP, mQ) and filters (WI, W), written in prefix form:
-  div(abs(sub(g_mean(P), g_mean(Q))), rho1(add(std(P), std(Q))))`,
+  div(abs(sub(g_mean(P), g_mean(Q))), rho1(add(std(P), std(Q))))
+Beyond the paper, the extended operands gamma and beta (the channel's batch-norm
+scale and shift) and G (the loss gradient of its feature maps) admit criteria such
+as network slimming (bn_scale) and the Taylor criterion (taylor).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usagef("choose a subcommand: list, show or eval (evoprune metric --help)")
@@ -42,6 +45,21 @@ func resolveMetric(s string) (name string, tree *pfunc.Node, err error) {
 	return "", tree, nil
 }
 
+// needs lists the metric eval flags a tree needs beyond --features and --labels.
+func needs(tree *pfunc.Node) []string {
+	var out []string
+	if tree.Uses(pfunc.OpWI) || tree.Uses(pfunc.OpW) {
+		out = append(out, "--filters")
+	}
+	if tree.Uses(pfunc.OpGamma) || tree.Uses(pfunc.OpBeta) {
+		out = append(out, "--bn")
+	}
+	if tree.Uses(pfunc.OpG) {
+		out = append(out, "--grads")
+	}
+	return out
+}
+
 func newMetricListCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -51,23 +69,30 @@ func newMetricListCmd() *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			type row struct {
-				Name        string `json:"name"`
-				Description string `json:"description"`
-				Source      string `json:"source"`
-				Expr        string `json:"expr"`
-				Infix       string `json:"infix"`
+				Name        string   `json:"name"`
+				Description string   `json:"description"`
+				Source      string   `json:"source"`
+				Expr        string   `json:"expr"`
+				Infix       string   `json:"infix"`
+				Extended    bool     `json:"extended"`
+				Needs       []string `json:"needs"`
 			}
 			var rows []row
 			for _, f := range pfunc.Library() {
-				rows = append(rows, row{f.Name, f.Description, f.Source, f.Expr, pfunc.Infix(f.Tree)})
+				rows = append(rows, row{f.Name, f.Description, f.Source, f.Expr, pfunc.Infix(f.Tree),
+					f.Tree.UsesExtended(), needs(f.Tree)})
 			}
 			if asJSON {
 				return printJSON(cmd, rows)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tFORMULA (per class, summed over classes)\tSOURCE")
+			fmt.Fprintln(w, "NAME\tFORMULA (per class, summed over classes)\tNEEDS\tSOURCE")
 			for _, r := range rows {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", r.Name, r.Infix, r.Source)
+				nd := strings.Join(r.Needs, " ")
+				if nd == "" {
+					nd = "-"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Name, r.Infix, nd, r.Source)
 			}
 			return w.Flush()
 		},
@@ -90,7 +115,8 @@ func newMetricShowCmd() *cobra.Command {
 				return err
 			}
 			out := map[string]any{"name": name, "prefix": pfunc.Prefix(tree), "infix": pfunc.Infix(tree),
-				"latex": pfunc.LaTeX(tree), "size": tree.Size(), "depth": tree.Depth(), "hash": pfunc.Hash(tree)}
+				"latex": pfunc.LaTeX(tree), "size": tree.Size(), "depth": tree.Depth(), "hash": pfunc.Hash(tree),
+				"extended": tree.UsesExtended(), "needs": needs(tree)}
 			if f, ok := pfunc.Lookup(name); ok {
 				out["description"], out["source"] = f.Description, f.Source
 			}
@@ -138,6 +164,12 @@ func newMetricShowCmd() *cobra.Command {
 				fmt.Fprintf(w, "type:        %v\n", typ)
 			}
 			fmt.Fprintf(w, "size:        %d nodes, depth %d\nhash:        %s\nsimplified:  %s\n", tree.Size(), tree.Depth(), out["hash"], out["simplified"])
+			if tree.UsesExtended() {
+				fmt.Fprintln(w, "operands:    extended (gamma, beta or G: outside the paper's space)")
+			}
+			if nd := needs(tree); len(nd) > 0 {
+				fmt.Fprintf(w, "eval needs:  %s (besides --features and --labels)\n", strings.Join(nd, " "))
+			}
 			for _, label := range order {
 				c := costs[label]
 				if v, ok := c.(float64); ok {
@@ -155,8 +187,8 @@ func newMetricShowCmd() *cobra.Command {
 
 func newMetricEvalCmd() *cobra.Command {
 	var (
-		expr, features, labels, filters string
-		asJSON                          bool
+		expr, features, labels, filters, bnPath, grads string
+		asJSON                                         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "eval",
@@ -165,9 +197,16 @@ func newMetricEvalCmd() *cobra.Command {
 shape [N, C, H, W] (or [N, C] for a fully connected layer), --labels an integer
 array [N], --filters (optional) the layer's weights [C, C_in, kh, kw] (or
 [C, fan_in]); channel k's filter is WI, the whole array is W. Prints one score
-per channel; the lowest would be pruned first.`,
+per channel; the lowest would be pruned first.
+
+The extended operands need their own inputs: --bn a float .npy [2, C] whose row 0
+is the batch-norm scale gamma and row 1 the shift beta of each channel, --grads
+the loss gradients of the feature maps, a float .npy of the same shape as
+--features (sample i's gradient in row i).`,
 		Example: `  evoprune metric eval --expr abs_snr --features maps.npy --labels y.npy
-  evoprune metric eval --expr 'sum(abs(WI))' --features maps.npy --labels y.npy --filters w.npy --json`,
+  evoprune metric eval --expr 'sum(abs(WI))' --features maps.npy --labels y.npy --filters w.npy --json
+  evoprune metric eval --expr bn_scale --features maps.npy --labels y.npy --bn bn.npy
+  evoprune metric eval --expr taylor --features maps.npy --labels y.npy --grads dmaps.npy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if expr == "" || features == "" || labels == "" {
@@ -179,6 +218,12 @@ per channel; the lowest would be pruned first.`,
 			}
 			if _, err := pfunc.Check(tree); err != nil {
 				return fmt.Errorf("%s cannot score channels: %w", expr, err)
+			}
+			if (tree.Uses(pfunc.OpGamma) || tree.Uses(pfunc.OpBeta)) && bnPath == "" {
+				return usagef("%s uses gamma or beta, the batch-norm scale and shift: give them with --bn F.npy ([2, C]: gamma row, beta row)", expr)
+			}
+			if tree.Uses(pfunc.OpG) && grads == "" {
+				return usagef("%s uses G, the loss gradient of the feature maps: give it with --grads F.npy (shaped like --features)", expr)
 			}
 			fa, err := npy.Read(features)
 			if err != nil {
@@ -226,10 +271,42 @@ per channel; the lowest would be pruned first.`,
 					return fmt.Errorf("--filters %s: shape %v, want [%d, C_in, kh, kw] or [%d, fan_in]", filters, wshape, c, c)
 				}
 			}
+			var gamma, beta, gx []float64
+			if bnPath != "" {
+				ba, err := npy.Read(bnPath)
+				if err != nil {
+					return err
+				}
+				bv, err := ba.Floats()
+				if err != nil {
+					return fmt.Errorf("--bn %s: %w", bnPath, err)
+				}
+				if len(ba.Shape) != 2 || ba.Shape[0] != 2 || ba.Shape[1] != c {
+					return fmt.Errorf("--bn %s: shape %v, want [2, %d] (row 0 gamma, row 1 beta of the %d channels of %s)", bnPath, ba.Shape, c, c, features)
+				}
+				gamma, beta = bv[:c], bv[c:]
+			}
+			if grads != "" {
+				ga, err := npy.Read(grads)
+				if err != nil {
+					return err
+				}
+				if gx, err = ga.Floats(); err != nil {
+					return fmt.Errorf("--grads %s: %w", grads, err)
+				}
+				if !equalInts(ga.Shape, fa.Shape) {
+					return fmt.Errorf("--grads %s: shape %v, want %v (the shape of %s)", grads, ga.Shape, fa.Shape, features)
+				}
+			}
 			// Sufficient statistics once, then every channel from them.
 			stats, err := pfunc.NewLayerStats(fx, n, c, d, y, nil)
 			if err != nil {
 				return fmt.Errorf("%s with %s: %w", features, labels, err)
+			}
+			if gamma != nil || gx != nil {
+				if err := stats.SetExtended(gamma, beta, gx); err != nil {
+					return err
+				}
 			}
 			scores, err := stats.ScoreAll(tree, w, wshape)
 			if err != nil {
@@ -249,8 +326,22 @@ per channel; the lowest would be pruned first.`,
 	f.StringVar(&features, "features", "", "feature maps, .npy [N, C, H, W] or [N, C]")
 	f.StringVar(&labels, "labels", "", "labels, integer .npy [N]")
 	f.StringVar(&filters, "filters", "", "layer weights, .npy [C, C_in, kh, kw] or [C, fan_in] (for WI and W)")
+	f.StringVar(&bnPath, "bn", "", "batch-norm parameters, float .npy [2, C]: gamma row, beta row (for gamma and beta)")
+	f.StringVar(&grads, "grads", "", "loss gradients of the feature maps, float .npy shaped like --features (for G)")
 	f.BoolVar(&asJSON, "json", false, "print JSON ({\"scores\": [...]})")
 	return cmd
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func firstNonEmpty(a, b string) string {
