@@ -62,18 +62,9 @@ func (p Plan) check(groups []*Group) error {
 // computes exactly what g computes with the removed channels masked to zero.
 // g is not modified.
 func Apply(g *nn.Graph, plan Plan, o Options) (*nn.Graph, error) {
-	groups, _ := Groups(g, o)
-	if err := plan.check(groups); err != nil {
+	spec, s, err := planSpec(g, plan, o)
+	if err != nil {
 		return nil, err
-	}
-	s := surgeon{g: g, plan: plan, keep: map[string][]int{}, cols: map[string][]int{}, rename: map[string]string{}}
-	spec := nn.Spec{Arch: g.Arch, Input: g.Input().Shape}
-	for _, n := range g.Nodes[1:] {
-		specs, err := s.node(n)
-		if err != nil {
-			return nil, fmt.Errorf("prune %s: %w", n.Name, err)
-		}
-		spec.Nodes = append(spec.Nodes, specs...)
 	}
 	out, err := spec.Build()
 	if err != nil {
@@ -83,6 +74,24 @@ func Apply(g *nn.Graph, plan Plan, o Options) (*nn.Graph, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// planSpec is the structure of the pruned model, weights aside.
+func planSpec(g *nn.Graph, plan Plan, o Options) (nn.Spec, *surgeon, error) {
+	groups, _ := Groups(g, o)
+	if err := plan.check(groups); err != nil {
+		return nn.Spec{}, nil, err
+	}
+	s := &surgeon{g: g, plan: plan, keep: map[string][]int{}, cols: map[string][]int{}, rename: map[string]string{}}
+	spec := nn.Spec{Arch: g.Arch, Input: g.Input().Shape}
+	for _, n := range g.Nodes[1:] {
+		specs, err := s.node(n)
+		if err != nil {
+			return nn.Spec{}, nil, fmt.Errorf("prune %s: %w", n.Name, err)
+		}
+		spec.Nodes = append(spec.Nodes, specs...)
+	}
+	return spec, s, nil
 }
 
 // surgeon carries the state of one Apply: for every node, which of its
