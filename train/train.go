@@ -30,7 +30,8 @@ type Config struct {
 	// MaxGradNorm stops the run when the gradient norm exceeds it (0: off).
 	MaxGradNorm float64
 	// MaxSteps, when positive, ends training after this many steps in all
-	// (a fine-tuning budget smaller than an epoch).
+	// (a fine-tuning budget smaller than an epoch). Without Epochs, the
+	// learning-rate schedule then runs over those steps.
 	MaxSteps int
 	// EvalBatch is the batch size for evaluation (default 256).
 	EvalBatch int
@@ -120,6 +121,8 @@ func (c *Config) NewOptimizer() (nn.Optimizer, error) {
 // epoch. When it returns without error, g holds the weights of the best
 // validation epoch (or the last epoch without a validation set).
 func Fit(g *nn.Graph, trainSet, valSet *data.Dataset, cfg Config) (Result, error) {
+	// A budget given in steps alone runs the schedule over those steps.
+	stepsOnly := cfg.Epochs <= 0 && cfg.MaxSteps > 0
 	if err := cfg.defaults(); err != nil {
 		return Result{}, err
 	}
@@ -169,7 +172,11 @@ func Fit(g *nn.Graph, trainSet, valSet *data.Dataset, cfg Config) (Result, error
 			if !ok {
 				break
 			}
-			lr = cfg.Schedule.LR(cfg.LR, float64(epoch)+float64(b)/float64(perEpoch), cfg.Epochs)
+			if stepsOnly {
+				lr = cfg.Schedule.LR(cfg.LR, float64(step)/float64(cfg.MaxSteps), 1)
+			} else {
+				lr = cfg.Schedule.LR(cfg.LR, float64(epoch)+float64(b)/float64(perEpoch), cfg.Epochs)
+			}
 			loss, c, err := stepper.Step(x, y[:n], lr)
 			if err != nil {
 				return res, &DivergedError{epoch + 1, step, err.Error()}
