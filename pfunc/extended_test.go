@@ -186,3 +186,85 @@ func TestExtendedOperandsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestFastTaylorStreamed: trace(mmul(tran(X), G)) and its mirror are streamed from the
+// features and gradients, whatever their storage types, without materialising a matrix,
+// and give exactly the direct evaluator's value; look-alike trees take the normal path.
+func TestFastTaylorStreamed(t *testing.T) {
+	r := rand.New(rand.NewPCG(75, 76))
+	// float32-representable values, so that every storage type holds the same numbers.
+	l := randMultiLayer(r, []int{9, 11, 7}, 4, 6, []int{4, 2, 1, 1}, true).withExtended(r, true)
+	f32 := make([]float32, len(l.feat))
+	g32 := make([]float32, len(l.grads))
+	for i := range f32 {
+		f32[i], g32[i] = float32(l.feat[i]), float32(l.grads[i])
+	}
+	build := map[string]func() (*LayerStats, error){
+		"f64/g64": func() (*LayerStats, error) {
+			s, err := NewLayerStats(l.feat, l.n, l.c, l.d, l.labels, nil)
+			if err == nil {
+				err = s.SetExtended(l.gamma, l.beta, l.grads)
+			}
+			return s, err
+		},
+		"f64/g32": func() (*LayerStats, error) {
+			s, err := NewLayerStats(l.feat, l.n, l.c, l.d, l.labels, nil)
+			if err == nil {
+				err = s.SetExtended32(l.gamma, l.beta, g32)
+			}
+			return s, err
+		},
+		"f32/g64": func() (*LayerStats, error) {
+			s, err := NewLayerStats32(f32, l.n, l.c, l.d, l.labels, nil)
+			if err == nil {
+				err = s.SetExtended(l.gamma, l.beta, l.grads)
+			}
+			return s, err
+		},
+		"f32/g32": func() (*LayerStats, error) {
+			s, err := NewLayerStats32(f32, l.n, l.c, l.d, l.labels, nil)
+			if err == nil {
+				err = s.SetExtended32(l.gamma, l.beta, g32)
+			}
+			return s, err
+		},
+	}
+	for name, mk := range build {
+		s, err := mk()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			src             string
+			streamed, exact bool
+		}{
+			{"abs(trace(mmul(tran(X), G)))", true, true},
+			{"trace(mmul(tran(G), X))", true, true},
+			// std(P) comes from the statistics: equal to rounding only.
+			{"add(trace(mmul(tran(X), G)), std(P))", true, false},
+			{"trace(mmul(tran(G), G))", false, false},
+			{"trace(mmul(tran(X), X))", false, false},
+			{"trace(mmul(tran(P), G))", false, false},
+			{"trace(mmul(X, tran(G)))", false, false},
+		} {
+			n := mustParse(t, c.src)
+			want, werrs := l.directAll(t, n)
+			before := s.materialised.Load()
+			got, err := s.ScoreAll(n, nil, nil)
+			if err != nil {
+				t.Fatalf("%s %s: %v", name, c.src, err)
+			}
+			if m := s.materialised.Load() - before; (m == 0) != c.streamed {
+				t.Errorf("%s %s: %d matrices materialised, streamed %v", name, c.src, m, c.streamed)
+			}
+			for k := range got {
+				if werrs[k] != nil {
+					t.Fatalf("%s %s channel %d: direct: %v", name, c.src, k, werrs[k])
+				}
+				if c.exact && got[k] != want[k] || relDiff(got[k], want[k]) > 1e-12 {
+					t.Errorf("%s %s channel %d: fast %.17g, direct %.17g", name, c.src, k, got[k], want[k])
+				}
+			}
+		}
+	}
+}

@@ -41,7 +41,7 @@ type LayerStats struct {
 	g32         []float32
 	g64         []float64
 
-	materialised atomic.Int64 // how many P, Q or X matrices were built (tests)
+	materialised atomic.Int64 // how many P, Q, X or G matrices were built (tests)
 }
 
 // SetExtended supplies the layer's extended operands (see ExtendedOperands): gamma and
@@ -86,6 +86,7 @@ func (s *LayerStats) gradMatrix(k int) (Value, bool) {
 	if s.g32 == nil && s.g64 == nil {
 		return Value{}, false
 	}
+	s.materialised.Add(1)
 	data := make([]float64, s.n*s.d)
 	for i := 0; i < s.n; i++ {
 		off := (i*s.c + k) * s.d
