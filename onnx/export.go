@@ -83,12 +83,12 @@ func Marshal(g *nn.Graph, opts ExportOptions) ([]byte, error) {
 	return b, nil
 }
 
-// WriteFile exports g to path atomically (temporary file and rename), so
-// an interrupted export never leaves half a model behind.
-func WriteFile(path string, g *nn.Graph, opts ExportOptions) error {
-	b, err := Marshal(g, opts)
+// WriteFile encodes model m and writes it to path atomically (temporary
+// file and rename), so an interrupted export never leaves half a model.
+func WriteFile(path string, m *onnxpb.ModelProto) error {
+	b, err := proto.Marshal(m)
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: encode: %w", path, err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
