@@ -96,8 +96,13 @@ type Config struct {
 	// swap subtrees of different types even where the result would be valid (a scalar
 	// for a vector under add), so it explores a little less.
 	Typed bool `json:"typed"`
+	// Extended adds pfunc's opt-in extended operands (gamma, beta, G: the channel's BN
+	// scale and shift and its loss gradient) to the default terminals. Off, the search
+	// space is exactly the paper's.
+	Extended bool `json:"extended_operands,omitempty"`
 	// Terminals and Operators name the primitive set (pfunc.LookupOp names); empty means
-	// the reference's nine operands and 21 operators.
+	// the reference's nine operands (plus the extended ones if Extended) and 21
+	// operators.
 	Terminals []string `json:"terminals,omitempty"`
 	Operators []string `json:"operators,omitempty"`
 }
@@ -225,10 +230,10 @@ func libraryNames() []string {
 
 // primitives resolves the primitive set the configuration names.
 func (c Config) primitives() (PrimitiveSet, error) {
-	if len(c.Terminals) == 0 && len(c.Operators) == 0 {
-		return DefaultPrimitives(), nil
-	}
 	ps := DefaultPrimitives()
+	if c.Extended {
+		ps.Terminals = pfunc.OperandSet(true)
+	}
 	if len(c.Terminals) > 0 {
 		ps.Terminals = nil
 		for i, name := range c.Terminals {

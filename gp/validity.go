@@ -62,7 +62,8 @@ var testInput = sync.OnceValue(func() []TestLayer {
 // score, like the reference's check on a slice of MNIST pixels and a random filter bank.
 // It holds two layers, so that a tree must score both kinds the fitness tasks score:
 // a convolution (D = 6 feature-map values, 5 filters of 4 x 3 x 2) and a fully connected
-// layer (D = 1, 5 nodes of fan-in 7), each with 35 samples of 3 classes. The layers are
+// layer (D = 1, 5 nodes of fan-in 7), each with 35 samples of 3 classes, and the
+// extended operands (BN gamma 0.8, beta 0.1, random loss gradients). The layers are
 // built once from a fixed seed; callers must not modify them.
 func TestInput() []TestLayer { return testInput() }
 
@@ -94,6 +95,16 @@ func testLayer(r *rand.Rand, name string, counts []int, d int, wshape []int) Tes
 	}
 	envs, err := pfunc.ClassEnvs(x, labels, nil, wi, bank)
 	if err != nil {
+		panic("gp: test input: " + err.Error())
+	}
+	grads := make([][]float64, len(x))
+	for i := range grads {
+		grads[i] = make([]float64, d)
+		for j := range grads[i] {
+			grads[i][j] = 0.01 * r.NormFloat64()
+		}
+	}
+	if err := pfunc.AddExtended(envs, &pfunc.BN{Gamma: 0.8, Beta: 0.1}, grads); err != nil {
 		panic("gp: test input: " + err.Error())
 	}
 	return TestLayer{Name: name, Envs: envs}
