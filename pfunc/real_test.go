@@ -2,6 +2,8 @@ package pfunc
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -190,4 +192,48 @@ func TestLibraryOnRealLeNet5(t *testing.T) {
 		r.w = append(r.w, wf[k*stride*sf[1]:(k*stride+1)*sf[1]]...)
 	}
 	checkRealLayer(t, r, noBN)
+}
+
+// TestLibraryOnRealResNet20 completes TestLibraryOnRealLeNet5 with a layer that has
+// batch normalisation, for bn_scale: the base ResNet-20 checkpoint on 128 CIFAR-10 test
+// images (the shared data folder, as the data package's tests find it), layer3.0.relu1:
+// 64 channels of 8x8 after layer3.0.bn1, whose gamma and beta are the BN operands, with
+// layer3.0.conv1's filters. The checkpoint is a training run's (runs/); the test skips
+// if no ResNet-20 checkpoint is in the repository.
+func TestLibraryOnRealResNet20(t *testing.T) {
+	var g *nn.Graph
+	for _, p := range []string{"../pretrained/resnet20-cifar10.safetensors", "../runs/resnet20-cifar10.safetensors"} {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		var err error
+		if g, _, err = models.Load(p); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("model %s", p)
+		break
+	}
+	if g == nil {
+		t.Skip("no ResNet-20 checkpoint in pretrained/ or runs/")
+	}
+	root := os.Getenv("EVOPRUNE_SHARED")
+	if root == "" {
+		root = filepath.Join("..", "..", "shared")
+	}
+	d, err := data.Load("cifar10", "test", data.Options{DataDir: filepath.Join(root, "data")})
+	if err != nil {
+		t.Fatalf("the shared CIFAR-10 copy is missing (%v): check out the shared folder beside the repository or set EVOPRUNE_SHARED to it", err)
+	}
+	const n = 128
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	const node = "layer3.0.relu1"
+	out, grad, labels := runReal(t, g, d, idx, node)
+	gamma, _ := param(t, g, "layer3.0.bn1.weight")
+	beta, _ := param(t, g, "layer3.0.bn1.bias")
+	w, ws := param(t, g, "layer3.0.conv1.weight") // [64, 32, 3, 3]
+	checkRealLayer(t, realLayer{name: node, feat: out[node], grads: grad[node], n: n, c: 64, d: 64,
+		labels: labels, w: w, wshape: ws, gamma: gamma, beta: beta}, nil)
 }
