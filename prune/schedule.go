@@ -152,7 +152,13 @@ func (s *Schedule) Counts(step int, initial map[string]int, groups []*Group) (ma
 			out[grp.Name] = int(s.Ratio*c0*float64(step+1)/k+1e-9) - int(s.Ratio*c0*float64(step)/k+1e-9)
 		}
 	case "preset":
-		for name, n := range s.counts[step] {
+		var names []string
+		for name := range s.counts[step] {
+			names = append(names, name)
+		}
+		sort.Strings(names) // a stable first error
+		for _, name := range names {
+			n := s.counts[step][name]
 			grp := Find(groups, name)
 			if grp == nil {
 				return nil, fmt.Errorf("preset %s prunes layer %s, which this model does not have as a prunable group", s.Name, name)

@@ -66,7 +66,10 @@ pruning functions, and evolves such functions with genetic programming
 	}
 	root.PersistentFlags().StringVar(&blasBackend, "blas", defBLAS, "GEMM backend: go (pure Go) or openblas (needs a build with -tags openblas); $EVOPRUNE_BLAS sets the default")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newExportCmd())
+	root.AddCommand(newImportCmd())
 	root.AddCommand(newModelsCmd(), newTrainCmd(), newEvalCmd(), newMetricCmd(), newBenchCmd(), newVersionCmd())
+	root.AddCommand(newPruneCmd(), newInfoCmd())
 	return root
 }
 
