@@ -33,9 +33,10 @@ var DefaultCostSizes = pfunc.Sizes{N: 500, Classes: 10, D: 256, Cin: 64, Kh: 3, 
 
 // DefaultCostBudget is the default budget in operations per channel at DefaultCostSizes:
 // about a second of one core for the direct evaluator in the worst case. It admits every
-// function of the pfunc library (the discriminant information di costs about 5e8, the
-// seeds at most 2e7) and rejects the quadratic blow-ups that random trees produce, such
-// as out_dot of two sample matrices ((N*D)^2 entries).
+// function of the pfunc library (the discriminant information di costs 6.7e8, taylor
+// 3.3e8, the seeds at most 9.4e7 for geo_median_dist, eq3 1.7e7) and rejects the
+// quadratic blow-ups that random trees produce, such as out_dot of two sample matrices
+// ((N*D)^2 entries, 3.3e11).
 const DefaultCostBudget = 1e9
 
 // Config holds the GP settings. DefaultConfig gives the reference's; JSON field names
@@ -83,7 +84,8 @@ type Config struct {
 	MaxDepth int `json:"max_depth"`
 	MaxSize  int `json:"max_size"`
 	// CostBudget is the largest estimated cost (pfunc.Cost operations per channel) a
-	// tree may have at each of CostSizes.
+	// tree may have at each of CostSizes. In JSON the sizes use pfunc.Sizes' field
+	// names (N, Classes, D, FC, Cin, Kh, Kw, FanIn, Cout).
 	CostBudget float64       `json:"cost_budget"`
 	CostSizes  []pfunc.Sizes `json:"cost_sizes"`
 	// RequireFinite demands a finite score on TestInput, the reference's validity rule.

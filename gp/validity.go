@@ -20,7 +20,7 @@ const (
 	ReasonSize      Reason = "size"       // more nodes than MaxSize
 	ReasonType      Reason = "type"       // fails pfunc.Check
 	ReasonCost      Reason = "cost"       // over CostBudget at some CostSizes
-	ReasonNonFinite Reason = "non-finite" // no finite score on TestInput
+	ReasonNonFinite Reason = "non-finite" // no finite score on TestInput (NaN, ±Inf or an evaluation error)
 )
 
 // InvalidError says why a tree may not enter a population.
