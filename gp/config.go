@@ -160,15 +160,12 @@ func (c Config) Validate() error {
 	if n := len(c.Seeds) * c.SeedCopies; c.Population >= 1 && n > c.Population {
 		bad("population %d is smaller than the %d seed copies (%d seeds x seed_copies %d)", c.Population, n, len(c.Seeds), c.SeedCopies)
 	}
-	if c.Population > len(c.Seeds)*c.SeedCopies && c.InitMaxHeight < 0 {
-		bad("init_max_height %d: must not be negative", c.InitMaxHeight)
-	}
 	if c.Elites < 1 {
 		bad("elites %d: must be at least 1 (children are copies of the selected parents)", c.Elites)
 	} else if c.Population >= 1 && c.Elites > c.Population {
 		bad("elites %d exceeds population %d", c.Elites, c.Population)
 	}
-	if n := len(c.Seeds) * c.ReinjectSeeds; c.Elites >= 1 && c.Elites+n > c.Population {
+	if n := len(c.Seeds) * c.ReinjectSeeds; n > 0 && c.Elites >= 1 && c.Elites <= c.Population && c.Elites+n > c.Population {
 		bad("elites %d plus %d reinjected seed copies exceed population %d", c.Elites, n, c.Population)
 	}
 	switch c.Selection {

@@ -405,3 +405,22 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("config JSON round trip: %v\n%s", err, data)
 	}
 }
+
+// TestConfigErrorsAreSingle: one mistake gives one message, not a cascade.
+func TestConfigErrorsAreSingle(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Population = -1
+	if err := cfg.Validate(); err == nil || strings.Count(err.Error(), "\n") != 0 {
+		t.Errorf("population -1: %q", err)
+	}
+	cfg = DefaultConfig()
+	cfg.Elites = 20
+	if err := cfg.Validate(); err == nil || strings.Count(err.Error(), "\n") != 0 {
+		t.Errorf("elites 20: %q", err)
+	}
+	cfg = DefaultConfig()
+	cfg.ReinjectSeeds = 2
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "elites 6 plus 14 reinjected seed copies exceed population 14") {
+		t.Errorf("reinject 2: %v", err)
+	}
+}
