@@ -1,6 +1,8 @@
 package prune
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +48,47 @@ type Config struct {
 	Seed uint64
 	// Progress receives one line per step and per fine-tuning epoch.
 	Progress io.Writer
+
+	// RecalibrateBN, when positive, re-estimates every BatchNorm's running
+	// statistics on that many training images right after each pruning
+	// step, before accuracy is measured (a cheap screen of what the pruned
+	// network can do before fine-tuning).
+	RecalibrateBN int
+	// ScreenBelow, when positive, stops the run after the first step if the
+	// validation accuracy right after pruning is below it: the run returns
+	// with Report.Screened set and no fine-tuning done.
+	ScreenBelow float64
+	// Cache, when set, shares fine-tuned models between runs that make the
+	// same decisions. CacheKey must then identify everything besides the
+	// decisions that determines the result (model, data, schedule, budgets,
+	// seeds).
+	Cache    StepCache
+	CacheKey string
+}
+
+// StepCache holds the models that runs reached after pruning and
+// fine-tuning, keyed by the chain of decisions that led there. Two pruning
+// functions that remove the same channels at a step continue from the same
+// fine-tuned model, so the second skips the fine-tuning. Implementations
+// must be safe for concurrent use; Lookup returns a model the caller owns.
+type StepCache interface {
+	Lookup(key string) (*nn.Graph, *StepReport, bool)
+	Store(key string, g *nn.Graph, sr *StepReport)
+}
+
+// DecisionKey extends a chain key with one step's decisions.
+func DecisionKey(prev string, step int, removed map[string][]int) string {
+	names := make([]string, 0, len(removed))
+	for n := range removed {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%d", prev, step)
+	for _, n := range names {
+		fmt.Fprintf(h, "|%s:%v", n, removed[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // GroupWidth is a group's channels before and after one step.
@@ -64,6 +107,8 @@ type StepReport struct {
 	ValAccPruned  float64      `json:"val_acc_pruned"`
 	ValAccTuned   float64      `json:"val_acc_finetuned,omitempty"`
 	ScoreSeconds  float64      `json:"score_seconds"`
+	// Cached is set when the step's fine-tuned model came from the cache.
+	Cached bool `json:"cached,omitempty"`
 	TuneSeconds   float64      `json:"finetune_seconds,omitempty"`
 	FineTuneSteps int          `json:"finetune_steps,omitempty"`
 	// Removed lists, per group, the channels removed at this step as
@@ -80,6 +125,10 @@ type Report struct {
 	Steps      []StepReport `json:"steps"`
 	Comparison Comparison   `json:"accounting"`
 	Seconds    float64      `json:"seconds"`
+	// Screened is set when ScreenBelow stopped the run after its first step.
+	Screened bool `json:"screened,omitempty"`
+	// Key is the decision chain key of the final model (with a cache).
+	Key string `json:"key,omitempty"`
 }
 
 // ScoreError is a criterion that failed on a group (for example with a
@@ -148,6 +197,7 @@ func Run(g *nn.Graph, trainSet, valSet *data.Dataset, cfg Config) (*nn.Graph, *R
 		return nil, nil, err
 	}
 	base, cur := g, g
+	key := cfg.CacheKey
 	for step := 0; step < cfg.Schedule.Steps(); step++ {
 		t0 := time.Now()
 		next, sr, err := pruneStep(cur, trainSet, idx, step, initial, base, &cfg)
@@ -155,13 +205,36 @@ func Run(g *nn.Graph, trainSet, valSet *data.Dataset, cfg Config) (*nn.Graph, *R
 			return nil, nil, err
 		}
 		sr.ScoreSeconds = time.Since(t0).Seconds()
+		key = DecisionKey(key, step+1, sr.Removed)
+		if cfg.Cache != nil {
+			if h, cached, ok := cfg.Cache.Lookup(key); ok {
+				sr.ValAccPruned, sr.ValAccTuned = cached.ValAccPruned, cached.ValAccTuned
+				sr.FineTuneSteps, sr.TuneSeconds, sr.Cached = cached.FineTuneSteps, cached.TuneSeconds, true
+				sr.Params, sr.MACs = h.NumParams(), h.MACs()
+				logf(cfg.Progress, "step %d/%d: same decisions as an earlier run; its fine-tuned model is reused", step+1, cfg.Schedule.Steps())
+				cur = h
+				rep.Steps = append(rep.Steps, *sr)
+				continue
+			}
+		}
 		cur = next
 		sr.Params, sr.MACs = cur.NumParams(), cur.MACs()
+		if cfg.RecalibrateBN > 0 {
+			if err := RecalibrateBN(cur, trainSet, cfg.RecalibrateBN, cfg.Sample.Seed, cfg.EvalBatch); err != nil {
+				return nil, nil, err
+			}
+		}
 		if valSet != nil {
 			_, sr.ValAccPruned = train.Evaluate(cur, valSet, cfg.EvalBatch)
 		}
 		logf(cfg.Progress, "step %d/%d: params %d, MACs %d (%.1f %% of the original), val acc %.2f %% after pruning",
 			step+1, cfg.Schedule.Steps(), sr.Params, sr.MACs, 100*float64(sr.MACs)/float64(base.MACs()), 100*sr.ValAccPruned)
+		if step == 0 && cfg.ScreenBelow > 0 && sr.ValAccPruned < cfg.ScreenBelow {
+			logf(cfg.Progress, "screened out: %.2f %% right after pruning is below %.2f %%", 100*sr.ValAccPruned, 100*cfg.ScreenBelow)
+			rep.Steps = append(rep.Steps, *sr)
+			rep.Screened = true
+			break
+		}
 		if cfg.FineTune.Epochs > 0 || cfg.FineTune.MaxSteps > 0 {
 			t1 := time.Now()
 			ft := cfg.FineTune
@@ -177,8 +250,12 @@ func Run(g *nn.Graph, trainSet, valSet *data.Dataset, cfg Config) (*nn.Graph, *R
 			}
 			logf(cfg.Progress, "step %d/%d: val acc %.2f %% after fine-tuning", step+1, cfg.Schedule.Steps(), 100*sr.ValAccTuned)
 		}
+		if cfg.Cache != nil {
+			cfg.Cache.Store(key, cur, sr)
+		}
 		rep.Steps = append(rep.Steps, *sr)
 	}
+	rep.Key = key
 	rep.Comparison = Compare(base, cur)
 	rep.Seconds = time.Since(start).Seconds()
 	return cur, rep, nil
