@@ -100,17 +100,17 @@ type GroupWidth struct {
 
 // StepReport is one pruning step.
 type StepReport struct {
-	Step          int          `json:"step"`
-	Widths        []GroupWidth `json:"widths"`
-	Params        int64        `json:"params"`
-	MACs          int64        `json:"macs"`
-	ValAccPruned  float64      `json:"val_acc_pruned"`
-	ValAccTuned   float64      `json:"val_acc_finetuned,omitempty"`
-	ScoreSeconds  float64      `json:"score_seconds"`
+	Step         int          `json:"step"`
+	Widths       []GroupWidth `json:"widths"`
+	Params       int64        `json:"params"`
+	MACs         int64        `json:"macs"`
+	ValAccPruned float64      `json:"val_acc_pruned"`
+	ValAccTuned  float64      `json:"val_acc_finetuned,omitempty"`
+	ScoreSeconds float64      `json:"score_seconds"`
 	// Cached is set when the step's fine-tuned model came from the cache.
-	Cached bool `json:"cached,omitempty"`
-	TuneSeconds   float64      `json:"finetune_seconds,omitempty"`
-	FineTuneSteps int          `json:"finetune_steps,omitempty"`
+	Cached        bool    `json:"cached,omitempty"`
+	TuneSeconds   float64 `json:"finetune_seconds,omitempty"`
+	FineTuneSteps int     `json:"finetune_steps,omitempty"`
 	// Removed lists, per group, the channels removed at this step as
 	// indices into the group's channels before it: what the criterion
 	// decided (evolution caches fitness on it).
