@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -45,6 +46,9 @@ type Config struct {
 	// found there is loaded and the run continues after its last epoch.
 	StatePath string
 	Resume    bool
+	// Deadline, when not zero, stops the run with ErrDeadline at the first
+	// step that starts after it (the time limit of a fitness evaluation).
+	Deadline time.Time
 
 	// crashAfter, in tests, ends the run abruptly after this many epochs
 	// (state written, nothing restored or removed), like a killed process.
@@ -73,6 +77,9 @@ type Result struct {
 }
 
 var errCrashed = fmt.Errorf("simulated crash")
+
+// ErrDeadline ends a run that passed its Deadline.
+var ErrDeadline = errors.New("time limit reached")
 
 // DivergedError reports a run stopped by a guard.
 type DivergedError struct {
@@ -171,6 +178,9 @@ func Fit(g *nn.Graph, trainSet, valSet *data.Dataset, cfg Config) (Result, error
 			n, ok := loader.Next(x, y)
 			if !ok {
 				break
+			}
+			if !cfg.Deadline.IsZero() && time.Now().After(cfg.Deadline) {
+				return res, fmt.Errorf("epoch %d step %d: %w", epoch+1, step, ErrDeadline)
 			}
 			if stepsOnly {
 				lr = cfg.Schedule.LR(cfg.LR, float64(step)/float64(cfg.MaxSteps), 1)
