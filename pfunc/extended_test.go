@@ -187,10 +187,11 @@ func TestExtendedOperandsBadInput(t *testing.T) {
 	}
 }
 
-// TestFastTaylorStreamed: trace(mmul(tran(X), G)) and its mirror are streamed from the
-// features and gradients, whatever their storage types, without materialising a matrix,
-// and give exactly the direct evaluator's value; look-alike trees take the normal path.
-func TestFastTaylorStreamed(t *testing.T) {
+// TestFastTaylorStatistic: trace(mmul(tran(X), G)) and its mirror come from the x·g
+// sums SetExtended computes, whatever the storage types of features and gradients,
+// without materialising a matrix, and give exactly the direct evaluator's value;
+// look-alike trees take the normal path.
+func TestFastTaylorStatistic(t *testing.T) {
 	r := rand.New(rand.NewPCG(75, 76))
 	// float32-representable values, so that every storage type holds the same numbers.
 	l := randMultiLayer(r, []int{9, 11, 7}, 4, 6, []int{4, 2, 1, 1}, true).withExtended(r, true)

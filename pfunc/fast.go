@@ -228,8 +228,8 @@ func (c *fastCtx) evalNode(n *Node, path Path) (fres, error) {
 		return fres{v: v}, nil
 	}
 	if n.Op == OpTrace {
-		// trace(mmul(tran(X), G)), the Taylor criterion's sum of x·g: streamed from the
-		// features and gradients without materialising either.
+		// trace(mmul(tran(X), G)), the Taylor criterion's sum of x·g: from the statistic
+		// SetExtended computed, without materialising X or G.
 		if v, ok := c.traceXG(n.Args[0]); ok {
 			return fres{v: ScalarValue(v)}, nil
 		}
@@ -430,14 +430,14 @@ func (s *LayerStats) ScoreAll(n *Node, w []float64, wshape []int) ([]float64, er
 	return scores, nonFinite
 }
 
-// traceXG computes trace(m) for m = mmul(tran(X), G) or mmul(tran(G), X) from the raw
-// features and gradients of the channel. The diagonal entry i of XᵀG is the sum over
-// samples t, in order, of X[t,i]·G[t,i]; accumulating it per column while reading the
-// rows in order adds the same products in the same order as traceOfProduct and matmul,
-// and the diagonal is then summed in order, so the result is identical. ok is false if m
-// has another form or no gradients were given (the normal path then reports it).
+// traceXG computes trace(m) for m = mmul(tran(X), G) or mmul(tran(G), X) from the
+// statistic SetExtended computed: the diagonal entry i of XᵀG is the sum over samples,
+// in order, of X[t,i]·G[t,i], which SetExtended added in that order, and the diagonal is
+// summed here in order, so the result is identical to traceOfProduct and the direct
+// evaluator. ok is false if m has another form or no gradients were given (the normal
+// path then reports it).
 func (c *fastCtx) traceXG(m *Node) (float64, bool) {
-	if m == nil || m.Op != OpMmul || len(m.Args) != 2 {
+	if m == nil || m.Op != OpMmul || len(m.Args) != 2 || c.s.xg == nil {
 		return 0, false
 	}
 	a, b := m.Args[0], m.Args[1]
@@ -447,36 +447,11 @@ func (c *fastCtx) traceXG(m *Node) (float64, bool) {
 	if x, g := a.Args[0].Op, b.Op; !(x == OpX && g == OpG || x == OpG && g == OpX) {
 		return 0, false
 	}
-	s := c.s
-	switch {
-	case s.f32 != nil && s.g32 != nil:
-		return dotColumns(s.f32, s.g32, s.n, s.c, s.d, c.k), true
-	case s.f32 != nil && s.g64 != nil:
-		return dotColumns(s.f32, s.g64, s.n, s.c, s.d, c.k), true
-	case s.f64 != nil && s.g32 != nil:
-		return dotColumns(s.f64, s.g32, s.n, s.c, s.d, c.k), true
-	case s.f64 != nil && s.g64 != nil:
-		return dotColumns(s.f64, s.g64, s.n, s.c, s.d, c.k), true
-	}
-	return 0, false
-}
-
-// dotColumns is the trace of XᵀG for channel k of [n][c][d] features x and gradients g:
-// per position i the sum over samples of x·g, then the sum over positions.
-func dotColumns[A, B feature](x []A, g []B, n, c, d, k int) float64 {
-	acc := make([]float64, d)
-	for t := 0; t < n; t++ {
-		off := (t*c + k) * d
-		xr, gr := x[off:off+d], g[off:off+d]
-		for i := range acc {
-			acc[i] += float64(xr[i]) * float64(gr[i])
-		}
-	}
 	tr := 0.0
-	for _, v := range acc {
+	for _, v := range c.s.xg[c.k*c.s.d : (c.k+1)*c.s.d] {
 		tr += v
 	}
-	return tr
+	return tr, true
 }
 
 // traceOfProduct computes trace(m) for m = mmul(a, b) when a and b are matrices (arrays

@@ -7,7 +7,8 @@ import (
 )
 
 // The acceptance benchmark's layer: 64 channels of 16x16 maps over 10,000 samples of 10
-// classes, float32 features (655 MB), and a 64x32x3x3 filter bank.
+// classes, float32 features (655 MB), a 64x32x3x3 filter bank, and for the extended
+// operands BN parameters and float32 loss gradients shaped like the features (655 MB).
 const (
 	benchN, benchC, benchD, benchClasses = 10000, 64, 256, 10
 )
@@ -33,10 +34,29 @@ var benchLayer = sync.OnceValues(func() ([]float32, []int) {
 	return feat, labels
 })
 
+// benchExtended draws the BN parameters and gradients (small, of either sign, as loss
+// gradients are).
+var benchExtended = sync.OnceValues(func() ([]float64, []float32) {
+	r := rand.New(rand.NewPCG(65, 66))
+	bn := make([]float64, 2*benchC)
+	for i := range bn {
+		bn[i] = r.NormFloat64()
+	}
+	grads := make([]float32, benchN*benchC*benchD)
+	for i := range grads {
+		grads[i] = float32(1e-3 * r.NormFloat64())
+	}
+	return bn, grads
+})
+
 var benchStats = sync.OnceValue(func() *LayerStats {
 	feat, labels := benchLayer()
 	s, err := NewLayerStats32(feat, benchN, benchC, benchD, labels, nil)
 	if err != nil {
+		panic(err)
+	}
+	bn, grads := benchExtended()
+	if err := s.SetExtended32(bn[:benchC], bn[benchC:], grads); err != nil {
 		panic(err)
 	}
 	return s
@@ -63,8 +83,21 @@ func BenchmarkLayerStats(b *testing.B) {
 	}
 }
 
-// BenchmarkFastScore: each library function scored on all 64 channels from the
-// statistics (one iteration = one function, all channels).
+// BenchmarkLayerStatsExtended: SetExtended32's pass over the gradients (the x·g sums of
+// the Taylor criterion), once.
+func BenchmarkLayerStatsExtended(b *testing.B) {
+	s := benchStats()
+	bn, grads := benchExtended()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.SetExtended32(bn[:benchC], bn[benchC:], grads); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFastScore: each library function, the extended ones included, scored on all
+// 64 channels from the statistics (one iteration = one function, all channels).
 func BenchmarkFastScore(b *testing.B) {
 	s := benchStats()
 	w, shape := benchFilters()

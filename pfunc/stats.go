@@ -40,6 +40,9 @@ type LayerStats struct {
 	gamma, beta []float64
 	g32         []float32
 	g64         []float64
+	// xg[k*d+i] is the sum over samples, in order, of x·g at position i of channel k:
+	// the diagonal of XᵀG, from which the Taylor criterion follows.
+	xg []float64
 
 	materialised atomic.Int64 // how many P, Q, X or G matrices were built (tests)
 }
@@ -48,13 +51,22 @@ type LayerStats struct {
 // beta the scale and shift of the batch normalisation after each channel (c values
 // each, both nil if the layer has none) and grads the loss gradients of the feature
 // maps, float64 laid out exactly like the features ([n][c][d], nil if not computed).
-// It replaces what an earlier call set. Call it before scoring, not concurrently with
-// Score or ScoreAll; grads is kept, not copied.
+// With gradients it makes one pass over them and the features to add up x·g per channel
+// and position (the statistic of the Taylor criterion, trace(mmul(tran(X), G))); grads
+// is kept, not copied, for trees that need G itself. It replaces what an earlier call
+// set. Call it before scoring, not concurrently with Score or ScoreAll.
 func (s *LayerStats) SetExtended(gamma, beta []float64, grads []float64) error {
 	if err := s.checkExtended(gamma, beta, len(grads), grads == nil); err != nil {
 		return err
 	}
-	s.gamma, s.beta, s.g32, s.g64 = gamma, beta, nil, grads
+	s.gamma, s.beta, s.g32, s.g64, s.xg = gamma, beta, nil, grads, nil
+	if grads != nil {
+		if s.f32 != nil {
+			s.xg = columnDots(s.f32, grads, s.n, s.c, s.d)
+		} else {
+			s.xg = columnDots(s.f64, grads, s.n, s.c, s.d)
+		}
+	}
 	return nil
 }
 
@@ -63,8 +75,42 @@ func (s *LayerStats) SetExtended32(gamma, beta []float64, grads []float32) error
 	if err := s.checkExtended(gamma, beta, len(grads), grads == nil); err != nil {
 		return err
 	}
-	s.gamma, s.beta, s.g32, s.g64 = gamma, beta, grads, nil
+	s.gamma, s.beta, s.g32, s.g64, s.xg = gamma, beta, grads, nil, nil
+	if grads != nil {
+		if s.f32 != nil {
+			s.xg = columnDots(s.f32, grads, s.n, s.c, s.d)
+		} else {
+			s.xg = columnDots(s.f64, grads, s.n, s.c, s.d)
+		}
+	}
 	return nil
+}
+
+// columnDots returns, for [n][c][d] features x and gradients g, the sum over samples of
+// x·g at every channel k and position i, at k*d+i. Each sum adds its products in sample
+// order, exactly as the diagonal of matmul(Xᵀ, G) does; channels are split among
+// goroutines, which changes no sum.
+func columnDots[A, B feature](x []A, g []B, n, c, d int) []float64 {
+	acc := make([]float64, c*d)
+	workers := min(runtime.GOMAXPROCS(0), c)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := w*c/workers, (w+1)*c/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := 0; t < n; t++ {
+				off := (t*c + lo) * d
+				xr, gr := x[off:off+(hi-lo)*d], g[off:off+(hi-lo)*d]
+				a := acc[lo*d : hi*d]
+				for i := range a {
+					a[i] += float64(xr[i]) * float64(gr[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return acc
 }
 
 func (s *LayerStats) checkExtended(gamma, beta []float64, ngrads int, noGrads bool) error {
