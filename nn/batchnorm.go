@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/evoprune/evoprune/internal/parallel"
+	"github.com/evoprune/evoprune/internal/vec"
 	"github.com/evoprune/evoprune/tensor"
 )
 
@@ -28,6 +29,11 @@ type BatchNorm struct {
 	invStd         []float64
 	usedBatchStats bool
 	x, y, dy, dx   *tensor.Tensor // arguments of the parallel loop in flight
+	// z and dz are the output and output gradient of a ReLU fused with this
+	// layer by the graph (nil otherwise): the forward pass writes
+	// z = max(y, 0) in the same sweep as y, and the backward pass reads
+	// dy = dz where z > 0 without storing it (see fuse.go).
+	z, dz *tensor.Tensor
 }
 
 // bnForward and bnBackward are BatchNorm seen as the Task of one loop each;
@@ -112,6 +118,14 @@ func (l *BatchNorm) Forward(ctx *Context, in []*tensor.Tensor, out *tensor.Tenso
 	parallel.Do(c, 1, (*bnForward)(l))
 }
 
+// forwardReLU is Forward that also writes relu = max(out, 0), the output
+// of a ReLU reading only this layer, in the same sweep over memory.
+func (l *BatchNorm) forwardReLU(ctx *Context, in []*tensor.Tensor, out, relu *tensor.Tensor) {
+	l.z = relu
+	l.Forward(ctx, in, out)
+	l.z = nil
+}
+
 func (l *BatchNorm) forwardChannels(c0, c1 int) {
 	x, out := l.x, l.y
 	n, c, hw := spatial(x)
@@ -122,12 +136,12 @@ func (l *BatchNorm) forwardChannels(c0, c1 int) {
 		if ctxTrain {
 			var s float64
 			for i := 0; i < n; i++ {
-				s += sum64(x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw])
+				s += vec.Sum64(x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw])
 			}
 			mean = s / float64(m)
 			var ss float64
 			for i := 0; i < n; i++ {
-				ss += sumSqDev64(x.Data[(i*c+ch)*hw:(i*c+ch+1)*hw], mean)
+				ss += vec.SumSqDev64(x.Data[(i*c+ch)*hw:(i*c+ch+1)*hw], mean)
 			}
 			variance = ss / float64(m)
 			mom := l.Cfg.Momentum
@@ -155,9 +169,10 @@ func (l *BatchNorm) forwardChannels(c0, c1 int) {
 			off := (i*c + ch) * hw
 			src := x.Data[off : off+hw]
 			dst := out.Data[off : off+hw]
-			dst = dst[:len(src)]
-			for p, v := range src {
-				dst[p] = v*scale + shift
+			if l.z == nil {
+				vec.ScaleShift(dst, src, scale, shift)
+			} else {
+				vec.ScaleShiftReLU(dst, l.z.Data[off:off+hw], src, scale, shift)
 			}
 		}
 	}
@@ -171,7 +186,20 @@ func (l *BatchNorm) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tenso
 	parallel.Do(dout.Shape[1], 1, (*bnBackward)(l))
 }
 
+// backwardReLU is Backward for this layer followed by a ReLU with output
+// relu and output gradient drelu: the layer's own output gradient,
+// drelu where relu > 0, is read on the fly instead of being stored.
+func (l *BatchNorm) backwardReLU(x, relu, drelu, dx *tensor.Tensor) {
+	l.x, l.z, l.dz, l.dx = x, relu, drelu, dx
+	parallel.Do(x.Shape[1], 1, (*bnBackward)(l))
+	l.z, l.dz = nil, nil
+}
+
 func (l *BatchNorm) backwardChannels(c0, c1 int) {
+	if l.dz != nil {
+		l.backwardChannelsReLU(c0, c1)
+		return
+	}
 	dout := l.dy
 	n, c, hw := spatial(dout)
 	m := float64(n * hw)
@@ -182,7 +210,7 @@ func (l *BatchNorm) backwardChannels(c0, c1 int) {
 		var sdy, sdyx float64
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
-			a, b := sumDyXhat64(dout.Data[off:off+hw], l.x.Data[off:off+hw], mf, invf)
+			a, b := vec.SumDyXhat64(dout.Data[off:off+hw], l.x.Data[off:off+hw], mf, invf)
 			sdy += a
 			sdyx += b
 		}
@@ -200,71 +228,43 @@ func (l *BatchNorm) backwardChannels(c0, c1 int) {
 		}
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
-			xs := l.x.Data[off : off+hw]
-			dx := l.dx.Data[off : off+hw]
-			for p, dy := range dout.Data[off : off+hw] {
-				dx[p] += k0*dy - k1 - k2*((xs[p]-mf)*invf)
-			}
+			vec.BNGrad(l.dx.Data[off:off+hw], dout.Data[off:off+hw], l.x.Data[off:off+hw], k0, k1, k2, mf, invf)
 		}
 	}
 }
 
-// The reductions below keep four independent float64 accumulators: one
-// chain of dependent adds would run at one add per FP-add latency (four
-// cycles), four chains overlap. The order of the additions is fixed, so
-// results stay deterministic.
-
-// sum64 returns the sum of v in float64.
-func sum64(v []float32) float64 {
-	var a0, a1, a2, a3 float64
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		a0 += float64(v[i])
-		a1 += float64(v[i+1])
-		a2 += float64(v[i+2])
-		a3 += float64(v[i+3])
+// backwardChannelsReLU is backwardChannels with the output gradient
+// taken as vec.Mask(z, dz); the arithmetic is the same, so the results
+// equal those of the unfused pair.
+func (l *BatchNorm) backwardChannelsReLU(c0, c1 int) {
+	z, dz := l.z, l.dz
+	n, c, hw := spatial(dz)
+	m := float64(n * hw)
+	for ch := c0; ch < c1; ch++ {
+		mf, invf := l.mean[ch], float32(l.invStd[ch])
+		var sdy, sdyx float64
+		for i := 0; i < n; i++ {
+			off := (i*c + ch) * hw
+			a, b := vec.SumDyXhatReLU64(z.Data[off:off+hw], dz.Data[off:off+hw], l.x.Data[off:off+hw], mf, invf)
+			sdy += a
+			sdyx += b
+		}
+		l.Gamma.Grad.Data[ch] += float32(sdyx)
+		l.Beta.Grad.Data[ch] += float32(sdy)
+		if l.dx == nil {
+			continue
+		}
+		g := float64(l.Gamma.Value.Data[ch]) * l.invStd[ch]
+		k0, k1 := float32(g), float32(0)
+		var k2 float32
+		if l.usedBatchStats {
+			k1 = float32(g * sdy / m)
+			k2 = float32(g * sdyx / m)
+		}
+		for i := 0; i < n; i++ {
+			off := (i*c + ch) * hw
+			vec.BNGradReLU(l.dx.Data[off:off+hw], z.Data[off:off+hw], dz.Data[off:off+hw], l.x.Data[off:off+hw],
+				k0, k1, k2, mf, invf)
+		}
 	}
-	for ; i < len(v); i++ {
-		a0 += float64(v[i])
-	}
-	return (a0 + a1) + (a2 + a3)
-}
-
-// sumSqDev64 returns sum((v - mean)^2) in float64.
-func sumSqDev64(v []float32, mean float64) float64 {
-	var a0, a1, a2, a3 float64
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		d0, d1, d2, d3 := float64(v[i])-mean, float64(v[i+1])-mean, float64(v[i+2])-mean, float64(v[i+3])-mean
-		a0 += d0 * d0
-		a1 += d1 * d1
-		a2 += d2 * d2
-		a3 += d3 * d3
-	}
-	for ; i < len(v); i++ {
-		d := float64(v[i]) - mean
-		a0 += d * d
-	}
-	return (a0 + a1) + (a2 + a3)
-}
-
-// sumDyXhat64 returns sum(dy) and sum(dy * xhat) with xhat = (x-mean)*inv
-// computed in float32 exactly as the forward pass computes it.
-func sumDyXhat64(dy, x []float32, mean, inv float32) (sdy, sdyx float64) {
-	x = x[:len(dy)]
-	var s0, s1, t0, t1 float64
-	i := 0
-	for ; i+2 <= len(dy); i += 2 {
-		g0, g1 := float64(dy[i]), float64(dy[i+1])
-		s0 += g0
-		s1 += g1
-		t0 += g0 * float64((x[i]-mean)*inv)
-		t1 += g1 * float64((x[i+1]-mean)*inv)
-	}
-	for ; i < len(dy); i++ {
-		g := float64(dy[i])
-		s0 += g
-		t0 += g * float64((x[i]-mean)*inv)
-	}
-	return s0 + s1, t0 + t1
 }

@@ -50,6 +50,11 @@ type Graph struct {
 	ws        Workspace           // scratch shared by all layers
 	ctx       Context             // the caller's context plus the workspace
 	free      map[int][][]float32 // recycled gradient buffers by length
+
+	// noFusion disables the BatchNorm+ReLU fusion (fuse.go, SetFusion).
+	noFusion  bool
+	fuse      []int  // per node: index of the ReLU fused into it, or 0
+	fusedInto []bool // per node: a ReLU computed by the node before it
 }
 
 // KeepGrad asks Backward to keep node n's output gradient for the caller
@@ -140,6 +145,7 @@ func (g *Graph) add(name string, l Layer, inputs []*Node) error {
 	g.consumers = nil
 	g.params = nil
 	g.ins, g.dins, g.shapes = nil, nil, nil
+	g.fuse, g.fusedInto = nil, nil
 	return nil
 }
 
@@ -171,13 +177,23 @@ func (g *Graph) Forward(ctx *Context, x *tensor.Tensor) *tensor.Tensor {
 	g.ctx = *ctx
 	g.ctx.scratch = &g.ws
 	ctx = &g.ctx
+	fuse := g.fusedReLU()
 	for _, node := range g.Nodes[1:] {
+		if g.fusedInto[node.Index] {
+			continue // computed with its BatchNorm
+		}
 		args := g.ins[node.Index][:0]
 		for _, p := range node.Inputs {
 			args = append(args, p.out)
 		}
 		g.ins[node.Index] = args
 		node.out.Resize(g.shapes[node.Index]...)
+		if j := fuse[node.Index]; j > 0 {
+			relu := g.Nodes[j]
+			relu.out.Resize(g.shapes[j]...)
+			node.Layer.(*BatchNorm).forwardReLU(ctx, args, node.out, relu.out)
+			continue
+		}
 		node.Layer.Forward(ctx, args, node.out)
 	}
 	return g.Output().out
@@ -216,11 +232,24 @@ func (g *Graph) Backward(ctx *Context, dout *tensor.Tensor, inputGrad bool) {
 		g.release(node.grad)
 	}
 	keep := func(n *Node) bool { return n.keepGrad || (n.Index == 0 && inputGrad) }
+	fuse := g.fusedReLU()
+	// fused reports whether node i's backward pass runs fused with the
+	// ReLU after it (i a BatchNorm) or with the BatchNorm before it (i a
+	// ReLU): not when the BatchNorm's own gradient is to be kept.
+	fused := func(i int) bool {
+		if g.fusedInto[i] {
+			i = g.Nodes[i].Inputs[0].Index
+		}
+		return fuse[i] > 0 && !g.Nodes[i].keepGrad
+	}
 	out := g.Output()
 	g.acquire(out.grad, g.shapes[out.Index])
 	copy(out.grad.Data, dout.Data)
 	for i := len(g.Nodes) - 1; i >= 1; i-- {
 		node := g.Nodes[i]
+		if g.fusedInto[i] && fused(i) {
+			continue // done by its BatchNorm, which needs node.grad
+		}
 		args := g.ins[i][:0]
 		dargs := g.dins[i][:0]
 		for _, p := range node.Inputs {
@@ -235,6 +264,14 @@ func (g *Graph) Backward(ctx *Context, dout *tensor.Tensor, inputGrad bool) {
 			dargs = append(dargs, p.grad)
 		}
 		g.ins[i], g.dins[i] = args, dargs
+		if fuse[i] > 0 && fused(i) {
+			relu := g.Nodes[fuse[i]]
+			node.Layer.(*BatchNorm).backwardReLU(args[0], relu.out, relu.grad, dargs[0])
+			if !keep(relu) {
+				g.release(relu.grad)
+			}
+			continue
+		}
 		node.Layer.Backward(ctx, args, node.out, node.grad, dargs)
 		if !keep(node) {
 			g.release(node.grad)

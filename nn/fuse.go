@@ -1,0 +1,49 @@
+package nn
+
+// Graph-level fusion of BatchNorm followed by ReLU.
+//
+// A BatchNorm whose only consumer is a ReLU is run together with it: the
+// forward pass writes both outputs in one sweep (so each node's Output()
+// still holds that node's own activation), and the backward pass reads the
+// ReLU's output gradient, masked where the ReLU was inactive, in place of
+// the BatchNorm's output gradient, which is never stored. That saves a full
+// pass over the activation forward and three passes (clear, write, read)
+// backward. The arithmetic is the unfused layers' own, so results are the
+// same as without fusion. When the caller keeps the BatchNorm node's
+// gradient (Graph.KeepGrad) that pair runs unfused in the backward pass,
+// so the gradient is there as documented.
+
+// fusedReLU returns, for every node, the index of the ReLU node fused into
+// it (0 for none), computing it when the graph changed.
+func (g *Graph) fusedReLU() []int {
+	if len(g.fuse) == len(g.Nodes) {
+		return g.fuse
+	}
+	g.fuse = make([]int, len(g.Nodes))
+	g.fusedInto = make([]bool, len(g.Nodes))
+	if g.noFusion {
+		return g.fuse
+	}
+	for _, n := range g.Nodes[1:] {
+		if _, ok := n.Layer.(*BatchNorm); !ok {
+			continue
+		}
+		cons := g.Consumers(n)
+		if len(cons) != 1 || len(cons[0].Inputs) != 1 {
+			continue
+		}
+		if _, ok := cons[0].Layer.(*ReLU); !ok {
+			continue
+		}
+		g.fuse[n.Index] = cons[0].Index
+		g.fusedInto[cons[0].Index] = true
+	}
+	return g.fuse
+}
+
+// SetFusion turns the BatchNorm+ReLU fusion on (the default) or off. The
+// results are the same either way; off is for tests and measurements.
+func (g *Graph) SetFusion(on bool) {
+	g.noFusion = !on
+	g.fuse, g.fusedInto = nil, nil
+}
