@@ -141,6 +141,12 @@ func (im *importer) fold(n *onnxpb.NodeProto, a attrs) (bool, error) {
 		c, err = gatherConst(cs, a.int("axis", 0))
 	case "Reshape":
 		c, err = reshapeConst(cs)
+	case "ConstantOfShape":
+		c, err = constantOfShape(cs[0], a)
+	case "Transpose":
+		c, err = transposeConst(cs[0], a.ints("perm", nil))
+	case "Slice":
+		c, err = sliceConst(cs, a)
 	default:
 		return true, fmt.Errorf("%s of constants is not supported (only shape arithmetic folds)", op)
 	}
@@ -344,4 +350,197 @@ func reshapeConst(cs []*constant) (*constant, error) {
 	out := *c
 	out.dims = dims
 	return &out, nil
+}
+
+// constantOfShape fills a tensor of the given shape with the value
+// attribute's single element (float 0 by default).
+func constantOfShape(shape *constant, a attrs) (*constant, error) {
+	dims, err := shape.ints("ConstantOfShape shape")
+	if err != nil {
+		return nil, err
+	}
+	out := &constant{}
+	n := 1
+	for _, d := range dims {
+		if d < 0 || d > maxElements {
+			return nil, fmt.Errorf("ConstantOfShape of %v", dims)
+		}
+		out.dims = append(out.dims, int(d))
+		if n *= int(d); n > maxElements {
+			return nil, fmt.Errorf("ConstantOfShape of %v is too large", dims)
+		}
+	}
+	fill := &constant{f: []float32{0}}
+	if at, ok := a["value"]; ok && at.GetT() != nil {
+		if fill, err = decodeTensor(at.GetT()); err != nil {
+			return nil, err
+		}
+		if fill.numel() != 1 {
+			return nil, fmt.Errorf("ConstantOfShape value must have one element")
+		}
+	}
+	if fill.isInt() {
+		out.i, out.batch = make([]int64, n), make([]bool, n)
+		for k := range out.i {
+			out.i[k] = fill.i[0]
+		}
+	} else {
+		out.f = make([]float32, n)
+		for k := range out.f {
+			out.f[k] = fill.f[0]
+		}
+	}
+	return out, nil
+}
+
+// pick builds a constant of the given dims whose element at each output
+// position comes from c at the flat index src returns.
+func pick(c *constant, dims []int, src func(idx []int) int) *constant {
+	out := &constant{dims: dims}
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	if c.isInt() {
+		out.i, out.batch = make([]int64, 0, n), make([]bool, 0, n)
+	} else {
+		out.f = make([]float32, 0, n)
+	}
+	idx := make([]int, len(dims))
+	for k := 0; k < n; k++ {
+		j := src(idx)
+		if c.isInt() {
+			out.i = append(out.i, c.i[j])
+			out.batch = append(out.batch, c.batch[j])
+		} else {
+			out.f = append(out.f, c.f[j])
+		}
+		for ax := len(dims) - 1; ax >= 0; ax-- {
+			if idx[ax]++; idx[ax] < dims[ax] {
+				break
+			}
+			idx[ax] = 0
+		}
+	}
+	return out
+}
+
+func strides(dims []int) []int {
+	st := make([]int, len(dims))
+	s := 1
+	for k := len(dims) - 1; k >= 0; k-- {
+		st[k] = s
+		s *= dims[k]
+	}
+	return st
+}
+
+func transposeConst(c *constant, perm []int64) (*constant, error) {
+	r := len(c.dims)
+	if perm == nil {
+		for k := r - 1; k >= 0; k-- {
+			perm = append(perm, int64(k))
+		}
+	}
+	if len(perm) != r {
+		return nil, fmt.Errorf("Transpose perm %v for rank %d", perm, r)
+	}
+	seen := make([]bool, r)
+	dims := make([]int, r)
+	for k, p := range perm {
+		if p < 0 || p >= int64(r) || seen[p] {
+			return nil, fmt.Errorf("Transpose perm %v is not a permutation", perm)
+		}
+		seen[p] = true
+		dims[k] = c.dims[p]
+	}
+	st := strides(c.dims)
+	return pick(c, dims, func(idx []int) int {
+		j := 0
+		for k, p := range perm {
+			j += idx[k] * st[p]
+		}
+		return j
+	}), nil
+}
+
+// sliceConst is ONNX Slice (opset 10+ inputs, or the older attributes) on
+// a constant, negative steps included.
+func sliceConst(cs []*constant, a attrs) (*constant, error) {
+	c := cs[0]
+	args := [4][]int64{a.ints("starts", nil), a.ints("ends", nil), a.ints("axes", nil), nil}
+	for k := 1; k < len(cs) && k <= 4; k++ {
+		if cs[k] == nil {
+			continue
+		}
+		v, err := cs[k].ints("Slice argument")
+		if err != nil {
+			return nil, err
+		}
+		args[k-1] = v
+	}
+	starts, ends, axes, steps := args[0], args[1], args[2], args[3]
+	r := len(c.dims)
+	if len(starts) != len(ends) || (axes != nil && len(axes) != len(starts)) || (steps != nil && len(steps) != len(starts)) {
+		return nil, fmt.Errorf("Slice arguments differ in length")
+	}
+	lists := make([][]int, r)
+	for k := range lists {
+		lists[k] = make([]int, c.dims[k])
+		for j := range lists[k] {
+			lists[k][j] = j
+		}
+	}
+	for k := range starts {
+		ax := int64(k)
+		if axes != nil {
+			ax = axes[k]
+		}
+		if ax < 0 {
+			ax += int64(r)
+		}
+		if ax < 0 || ax >= int64(r) {
+			return nil, fmt.Errorf("Slice axis %d out of range for rank %d", ax, r)
+		}
+		step := int64(1)
+		if steps != nil {
+			step = steps[k]
+		}
+		d := int64(c.dims[ax])
+		start, end := starts[k], ends[k]
+		if start < 0 {
+			start += d
+		}
+		if end < 0 {
+			end += d
+		}
+		var list []int
+		switch {
+		case step > 0:
+			start, end = max(0, min(start, d)), max(0, min(end, d))
+			for i := start; i < end; i += step {
+				list = append(list, int(i))
+			}
+		case step < 0:
+			start, end = max(0, min(start, d-1)), max(-1, min(end, d-1))
+			for i := start; i > end; i += step {
+				list = append(list, int(i))
+			}
+		default:
+			return nil, fmt.Errorf("Slice step 0")
+		}
+		lists[ax] = list
+	}
+	dims := make([]int, r)
+	for k, l := range lists {
+		dims[k] = len(l)
+	}
+	st := strides(c.dims)
+	return pick(c, dims, func(idx []int) int {
+		j := 0
+		for k, i := range idx {
+			j += lists[k][i] * st[k]
+		}
+		return j
+	}), nil
 }

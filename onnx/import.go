@@ -56,6 +56,7 @@ var supported = map[string]bool{
 	"GlobalAveragePool": true, "Flatten": true, "Reshape": true, "Squeeze": true, "Unsqueeze": true,
 	"Gemm": true, "MatMul": true, "Add": true, "Slice": true, "Pad": true, "Gather": true,
 	"Identity": true, "Dropout": true, "Constant": true, "Shape": true, "Concat": true, "Cast": true,
+	"ConstantOfShape": true, "Transpose": true,
 }
 
 // SupportedOps lists the ONNX operators that Import understands.
