@@ -350,22 +350,54 @@ func TestLibraryMatchesClosedForms(t *testing.T) {
 	}
 	for lname, l := range layers {
 		envs := l.envs(t)
+		s := l.stats(t)
+		wi, w := l.filters(t)
 		for _, f := range Library() {
 			closed, ok := closedForms[f.Name]
 			if !ok {
 				t.Fatalf("no closed form for %s", f.Name)
 			}
+			want := closed(l)
+			// The direct evaluator and the fast one, each against the closed form.
 			got, err := ScoreEnvs(f.Tree, envs)
 			if err != nil {
 				t.Errorf("%s/%s: %v", lname, f.Name, err)
-				continue
+			} else if d := relDiff(got, want); d > 1e-9 {
+				t.Errorf("%s/%s: direct %.17g, closed form %.17g (rel diff %.2g)", lname, f.Name, got, want, d)
 			}
-			want := closed(l)
-			if d := relDiff(got, want); d > 1e-9 {
-				t.Errorf("%s/%s: got %.17g, closed form %.17g (rel diff %.2g)", lname, f.Name, got, want, d)
+			fast, err := s.Score(f.Tree, 0, wi, w)
+			if err != nil {
+				t.Errorf("%s/%s: fast: %v", lname, f.Name, err)
+			} else if d := relDiff(fast, want); d > 1e-9 {
+				t.Errorf("%s/%s: fast %.17g, closed form %.17g (rel diff %.2g)", lname, f.Name, fast, want, d)
 			}
 		}
 	}
+}
+
+// stats is the layer's channel as a one-channel LayerStats, with its extended operands
+// if it has them.
+func (l layer) stats(t testing.TB) *LayerStats {
+	t.Helper()
+	n, d := len(l.x), len(l.x[0])
+	feat := make([]float64, 0, n*d)
+	for _, row := range l.x {
+		feat = append(feat, row...)
+	}
+	s, err := NewLayerStats(feat, n, 1, d, l.labels, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.bn != nil {
+		var g []float64
+		for _, row := range l.g {
+			g = append(g, row...)
+		}
+		if err := s.SetExtended([]float64{l.bn.Gamma}, []float64{l.bn.Beta}, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
 }
 
 func TestScoreArguments(t *testing.T) {

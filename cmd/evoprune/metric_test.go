@@ -34,6 +34,7 @@ func writeLayer(t *testing.T) (dir string, w []float32) {
 	must(npy.WriteFloat32(filepath.Join(dir, "yf.npy"), []int{n}, make([]float32, n)))
 	must(npy.WriteInt64(filepath.Join(dir, "y5.npy"), []int{5}, make([]int64, 5)))
 	must(npy.WriteFloat32(filepath.Join(dir, "f3.npy"), []int{n, c, 4}, feat))
+	must(npy.WriteInt64(filepath.Join(dir, "fi.npy"), []int{n, c, 2, 2}, make([]int64, n*c*4)))
 	return dir, w
 }
 
@@ -73,6 +74,7 @@ func TestMetricEvalErrors(t *testing.T) {
 		{[]string{"--expr", "abs_snr", "--features", f, "--labels", filepath.Join(dir, "yf.npy")}, "yf.npy"},
 		{[]string{"--expr", "abs_snr", "--features", f, "--labels", filepath.Join(dir, "y5.npy")}, "y5.npy"},
 		{[]string{"--expr", "abs_snr", "--features", filepath.Join(dir, "f3.npy"), "--labels", y}, "f3.npy"},
+		{[]string{"--expr", "abs_snr", "--features", filepath.Join(dir, "fi.npy"), "--labels", y}, "not a float dtype"},
 		{[]string{"--expr", "no_such_metric", "--features", f, "--labels", y}, "no_such_metric"},
 		{[]string{"--expr", "add(P", "--features", f, "--labels", y}, ""},
 	} {
