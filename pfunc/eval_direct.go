@@ -63,8 +63,9 @@ type BN struct {
 // AddExtended supplies the extended operands of the channel whose envs ClassEnvs built:
 // bn its batch-normalisation scale and shift (gamma, beta; nil if the layer has none) and
 // g the loss gradient of its feature maps, one row per sample in the order of ClassEnvs'
-// x, D values each (nil if not computed). It modifies envs in place; trees that use an
-// operand left out fail with ErrOperand.
+// x, D values each (nil if not computed). It modifies envs in place and leaves an
+// operand passed as nil as it was; trees that use an operand never given fail with
+// ErrOperand.
 func AddExtended(envs []Env, bn *BN, g [][]float64) error {
 	if len(envs) == 0 {
 		return errors.New("pfunc: AddExtended: no envs")

@@ -15,8 +15,9 @@ import (
 // operator applied to P, Q or X materialises the matrix (the only costly case) and then
 // runs the direct evaluator's kernels, so the semantics are Eval's by construction.
 // Subtrees that do not depend on the class (no P, Q, N, mP, mQ) are evaluated once per
-// channel (the extended operands gamma, beta and G are per channel), and subtrees over W and constants only once per call (once per layer in
-// ScoreAll).
+// channel (the extended operands gamma, beta and G are per channel), and subtrees over
+// W and constants only once per call (once per layer in ScoreAll). trace(mmul(tran(X),
+// G)), the Taylor criterion, comes from a statistic SetExtended computes.
 
 // fres is an intermediate result: a materialised value, or a lazy P, Q or X.
 type fres struct {
