@@ -434,10 +434,13 @@ func (l *Conv2d) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tensor.T
 }
 
 // flipPath reports whether dx is computed as a forward convolution of dout
-// (stride 1, and padding small enough that the flipped padding K-1-p is not
-// negative); otherwise through dcol and col2im.
+// (stride 1 "same" convolutions, where that convolution has the forward
+// pass's size); otherwise through dcol and col2im. A "valid" convolution
+// (LeNet's, no padding) would need a full convolution of dout padded by
+// K-1 on every side: more multiply-adds than dcol (K*K*OutC per input
+// pixel against K*K*InC*oh*ow/(h*w)) and patches mostly of padding.
 func (l *Conv2d) flipPath() bool {
-	return l.Cfg.Stride == 1 && l.Cfg.Pad <= l.Cfg.Kernel-1 && l.inHW >= minPerImage
+	return l.Cfg.Stride == 1 && 2*l.Cfg.Pad == l.Cfg.Kernel-1 && l.inHW >= minPerImage
 }
 
 func (l *Conv2d) inputGradImages(i0, i1 int) {

@@ -83,6 +83,10 @@ func (l *MaxPool2d) Forward(_ *Context, in []*tensor.Tensor, out *tensor.Tensor)
 		l.argmax = make([]int32, out.Len())
 	}
 	l.argmax = l.argmax[:out.Len()]
+	if k == 2 && s == 2 && p == 0 {
+		maxPool2x2(x.Data, out.Data, l.argmax, planes, h, w, oh, ow)
+		return
+	}
 	for pl := 0; pl < planes; pl++ {
 		src := x.Data[pl*h*w : (pl+1)*h*w]
 		for oy := 0; oy < oh; oy++ {
@@ -119,9 +123,55 @@ func (l *MaxPool2d) Backward(_ *Context, in []*tensor.Tensor, out, dout *tensor.
 	}
 	hw := in[0].Shape[2] * in[0].Shape[3]
 	ohw := out.Shape[2] * out.Shape[3]
-	for o, g := range dout.Data {
-		pl := o / ohw
-		din[0].Data[pl*hw+int(l.argmax[o])] += g
+	for o0 := 0; o0 < len(dout.Data); o0 += ohw {
+		dx := din[0].Data[o0/ohw*hw : o0/ohw*hw+hw]
+		am := l.argmax[o0 : o0+ohw]
+		for i, g := range dout.Data[o0 : o0+ohw] {
+			dx[am[i]] += g
+		}
+	}
+}
+
+// pick returns (v, iv) if v beats best (is larger, or NaN) and (best, at)
+// otherwise, written so the compiler emits conditional moves: the outcome
+// is random, and branches on it mispredict about half the time.
+func pick(best float32, at int32, v float32, iv int32) (float32, int32) {
+	take := v > best
+	if v != v {
+		take = true
+	}
+	bb, vb := math.Float32bits(best), math.Float32bits(v)
+	if take {
+		bb = vb
+	}
+	if take {
+		at = iv
+	}
+	return math.Float32frombits(bb), at
+}
+
+// maxPool2x2 is MaxPool2d's forward for the common 2x2 window with stride
+// 2 and no padding, unrolled; it visits the window in the general loop's
+// order with the same rule (a larger value or a NaN replaces the best), so
+// values and argmax are the same.
+func maxPool2x2(x, out []float32, argmax []int32, planes, h, w, oh, ow int) {
+	for pl := 0; pl < planes; pl++ {
+		src := x[pl*h*w : (pl+1)*h*w]
+		for oy := 0; oy < oh; oy++ {
+			r0 := src[2*oy*w : 2*oy*w+w]
+			r1 := src[(2*oy+1)*w : (2*oy+1)*w+w]
+			o := out[(pl*oh+oy)*ow : (pl*oh+oy)*ow+ow]
+			am := argmax[(pl*oh+oy)*ow : (pl*oh+oy)*ow+ow]
+			base := int32(2 * oy * w)
+			for ox := range o {
+				i := 2 * ox
+				best, at := r0[i], base+int32(i)
+				best, at = pick(best, at, r0[i+1], base+int32(i+1))
+				best, at = pick(best, at, r1[i], base+int32(w+i))
+				best, at = pick(best, at, r1[i+1], base+int32(w+i+1))
+				o[ox], am[ox] = best, at
+			}
+		}
 	}
 }
 
