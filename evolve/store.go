@@ -1,0 +1,176 @@
+package evolve
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/evoprune/evoprune/gp"
+)
+
+// Store is a run directory:
+//
+//	config.json     the resolved configuration (what --resume continues)
+//	results.jsonl   one Result per finished evaluation, appended and synced
+//	gen-NNN.json    the evaluated population of generation NNN (gp.State)
+//	summary.md/json, hall_of_fame.md, fitness.png, fitness_vs_size.png
+//
+// Every file but results.jsonl is written atomically (temp + rename); a
+// line of results.jsonl cut short by a crash is ignored on reading.
+type Store struct {
+	Dir string
+	f   *os.File
+}
+
+// Create makes a new run directory; it refuses one that already holds a run.
+func Create(dir string, c *Config) (*Store, error) {
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+		return nil, fmt.Errorf("%s already holds a run: continue it with --resume %s, or choose another --out", dir, dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(filepath.Join(dir, "config.json"), append(b, '\n')); err != nil {
+		return nil, err
+	}
+	return openStore(dir)
+}
+
+// Open opens an existing run directory and its configuration.
+func Open(dir string) (*Store, *Config, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+	}
+	c := &Config{}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, nil, fmt.Errorf("resume %s: config.json: %w", dir, err)
+	}
+	if err := c.Check(); err != nil {
+		return nil, nil, fmt.Errorf("resume %s: config.json: %w", dir, err)
+	}
+	s, err := openStore(dir)
+	return s, c, err
+}
+
+func openStore(dir string) (*Store, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "results.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{Dir: dir, f: f}, nil
+}
+
+// Close closes the results log.
+func (s *Store) Close() error { return s.f.Close() }
+
+// Append records a finished evaluation durably before anything else
+// depends on it.
+func (s *Store) Append(r Result) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	// A line torn by an earlier crash must not swallow this one.
+	if _, err := s.f.Write(append(append([]byte{'\n'}, b...), '\n')); err != nil {
+		return err
+	}
+	return s.f.Sync()
+}
+
+// Results reads every complete result, in order.
+func (s *Store) Results() ([]Result, error) {
+	f, err := os.Open(filepath.Join(s.Dir, "results.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Result
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var r Result
+		if err := json.Unmarshal(line, &r); err != nil || r.JobID == "" {
+			continue // torn by a crash
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
+}
+
+// SaveGeneration checkpoints an evaluated generation.
+func (s *Store) SaveGeneration(st gp.State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(s.Dir, fmt.Sprintf("gen-%03d.json", st.Generation)), append(b, '\n'))
+}
+
+// Generations reads every checkpointed generation, in order.
+func (s *Store) Generations() ([]gp.State, error) {
+	names, err := filepath.Glob(filepath.Join(s.Dir, "gen-*.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []gp.State
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		var st gp.State
+		if err := json.Unmarshal(b, &st); err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		if want := fmt.Sprintf("gen-%03d.json", st.Generation); !strings.HasSuffix(n, want) {
+			return nil, fmt.Errorf("%s holds generation %d", n, st.Generation)
+		}
+		if len(out) != st.Generation {
+			return nil, fmt.Errorf("%s: generation %d follows %d checkpointed generations", n, st.Generation, len(out))
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
