@@ -149,4 +149,3 @@ func orDefault(s, d string) string {
 	}
 	return s
 }
-

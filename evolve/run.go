@@ -85,7 +85,9 @@ type Outcome struct {
 // fitnessIndex finds finished evaluations by (hash, task, seed).
 type fitnessIndex map[string]Result
 
-func indexKey(hash, task string, seed uint64) string { return fmt.Sprintf("%s|%s|%d", hash, task, seed) }
+func indexKey(hash, task string, seed uint64) string {
+	return fmt.Sprintf("%s|%s|%d", hash, task, seed)
+}
 
 // Run evolves from the store's state: it starts a new run or continues a
 // checkpointed one, and never evaluates a (function, task, seed) twice.
