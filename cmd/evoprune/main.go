@@ -69,7 +69,7 @@ pruning functions, and evolves such functions with genetic programming
 	root.AddCommand(newExportCmd())
 	root.AddCommand(newImportCmd())
 	root.AddCommand(newModelsCmd(), newTrainCmd(), newEvalCmd(), newMetricCmd(), newBenchCmd(), newVersionCmd())
-	root.AddCommand(newPruneCmd(), newInfoCmd())
+	root.AddCommand(newPruneCmd(), newInfoCmd(), newEvolveCmd())
 	return root
 }
 

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/evoprune/evoprune/evolve"
+	"github.com/evoprune/evoprune/pfunc"
+	"github.com/spf13/cobra"
+)
+
+// executorHook lets the distributed backend (dist.go) replace the
+// in-process pool when its flags are given.
+var executorHook func(cmd *cobra.Command, ev *evolve.Evaluator, workers int) (evolve.Executor, func(), error)
+
+func newEvolveCmd() *cobra.Command {
+	var (
+		configPath, preset, outDir, resume string
+		workers                            int
+	)
+	cmd := &cobra.Command{
+		Use:   "evolve",
+		Short: "Evolve pruning functions with genetic programming",
+		Long: `Evolve a population of pruning functions (pfunc trees). Each function's
+fitness is the validation accuracy of the fitness tasks' networks pruned with
+it and fine-tuned (weighted geometric mean over tasks). Every finished
+evaluation is stored at once in the run directory and every generation is
+checkpointed: a killed run continues with --resume DIR without redoing
+finished work, and ends where an uninterrupted run would.
+
+Presets: demo (LeNet-5 on MNIST, about ten minutes on two cores), cpu
+(LeNet-5 and VGG-16 at width 0.5, the documented CPU protocol), paper (the
+reference settings; for large machines). A configuration file is JSON:
+{"gp": {...gp settings...}, "tasks": [{"name", "model", "dataset",
+"schedule", "sample", "finetune_steps", ...}], "seed", "eval_seed"}.`,
+		Example: `  evoprune evolve --preset demo --out runs/demo
+  evoprune evolve --config evolve.json --workers 2 --out runs/cpu
+  evoprune evolve --resume runs/cpu`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if workers < 0 {
+				return usagef("--workers must be positive, got %d", workers)
+			}
+			if workers == 0 {
+				workers = runtime.GOMAXPROCS(0)
+			}
+			var (
+				c     *evolve.Config
+				store *evolve.Store
+				err   error
+			)
+			switch {
+			case resume != "":
+				if configPath != "" || preset != "" {
+					return usagef("--resume continues a run with its own configuration; drop --config and --preset")
+				}
+				store, c, err = evolve.Open(resume)
+				if err != nil {
+					return err
+				}
+			case configPath != "" && preset != "":
+				return usagef("give --config or --preset, not both")
+			case configPath != "":
+				if c, err = evolve.LoadConfig(configPath); err != nil {
+					return usageError{err}
+				}
+			case preset != "":
+				root, err := repoRoot()
+				if err != nil {
+					return err
+				}
+				if c, err = evolve.Preset(preset, root); err != nil {
+					return usageError{err}
+				}
+			default:
+				return usagef("give --config FILE, --preset demo|cpu|paper or --resume DIR")
+			}
+			if err := c.Resolve(); err != nil {
+				return err
+			}
+			if store == nil {
+				if outDir == "" {
+					outDir = filepath.Join("runs", "evolve-"+time.Now().Format("20060102-150405"))
+				}
+				if store, err = evolve.Create(outDir, c); err != nil {
+					return err
+				}
+			}
+			defer store.Close()
+			ev := evolve.NewEvaluator(c.BaseDir, max(c.CacheModels, 0))
+			var exec evolve.Executor = &evolve.Pool{Eval: ev, Workers: workers}
+			if executorHook != nil {
+				e, stop, err := executorHook(cmd, ev, workers)
+				if err != nil {
+					return err
+				}
+				if e != nil {
+					exec = e
+					defer stop()
+				}
+			}
+			fmt.Fprintf(os.Stderr, "evolving into %s: population %d, %d generations, tasks %s\n",
+				store.Dir, c.GP.Population, c.GP.Generations, taskNames(c))
+			out, err := evolve.Run(c, store, evolve.Options{Executor: exec, Progress: os.Stderr, Version: version()})
+			if err != nil {
+				return err
+			}
+			fame := evolve.HallOfFame(out.Generations, c.HallOfFame)
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "best functions (fitness, infix), reports in %s:\n", store.Dir)
+			for i, ind := range fame {
+				fmt.Fprintf(w, "%d. %.4f  %s\n   %s\n", i+1, ind.Fitness, pfunc.Infix(ind.Tree), pfunc.Prefix(ind.Tree))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "", "run configuration (JSON)")
+	f.StringVar(&preset, "preset", "", "built-in configuration: demo, cpu or paper")
+	f.StringVar(&outDir, "out", "", "run directory (default runs/evolve-TIME)")
+	f.StringVar(&resume, "resume", "", "continue the run in this directory")
+	f.IntVar(&workers, "workers", 0, "evaluations run side by side (default: one per core)")
+	return cmd
+}
+
+func taskNames(c *evolve.Config) string {
+	var ns []string
+	for _, t := range c.Tasks {
+		ns = append(ns, t.Name)
+	}
+	return strings.Join(ns, ", ")
+}
+
+// repoRoot finds the checkout holding pretrained/ (the presets' base
+// models): the working directory or one of its parents, else the
+// directory of the executable.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "pretrained")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(exe), "pretrained")); err == nil {
+			return filepath.Dir(exe), nil
+		}
+	}
+	return "", fmt.Errorf("presets need the pretrained/ folder of an evoprune checkout; run from inside one, or use --config")
+}
