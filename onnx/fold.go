@@ -352,6 +352,9 @@ func reshapeConst(cs []*constant) (*constant, error) {
 	return &out, nil
 }
 
+// maxFill bounds what ConstantOfShape may create.
+const maxFill = 1 << 20
+
 // constantOfShape fills a tensor of the given shape with the value
 // attribute's single element (float 0 by default).
 func constantOfShape(shape *constant, a attrs) (*constant, error) {
@@ -366,8 +369,10 @@ func constantOfShape(shape *constant, a attrs) (*constant, error) {
 			return nil, fmt.Errorf("ConstantOfShape of %v", dims)
 		}
 		out.dims = append(out.dims, int(d))
-		if n *= int(d); n > maxElements {
-			return nil, fmt.Errorf("ConstantOfShape of %v is too large", dims)
+		// Shape arithmetic needs a handful of values; a large fill is a
+		// corrupt or unsupported model, not worth gigabytes.
+		if n *= int(d); n > maxFill {
+			return nil, fmt.Errorf("ConstantOfShape of %v is too large (more than %d values)", dims, maxFill)
 		}
 	}
 	fill := &constant{f: []float32{0}}

@@ -304,6 +304,10 @@ func (im *importer) nodeName(i int, n *onnxpb.NodeProto, param string) string {
 	return name
 }
 
+// maxActivation bounds one sample's output of a layer: far above any CNN
+// evoprune trains, far below what a corrupt file could ask for.
+const maxActivation = 1 << 26
+
 // addNode records a layer reading the given activations.
 func (im *importer) addNode(name, onnxName string, l nn.Layer, ins ...*irNode) (*irNode, error) {
 	shapes := make([][]int, len(ins))
@@ -314,6 +318,12 @@ func (im *importer) addNode(name, onnxName string, l nn.Layer, ins ...*irNode) (
 	shape, err := l.OutShape(shapes)
 	if err != nil {
 		return nil, err
+	}
+	numel := 1
+	for _, d := range shape {
+		if numel *= d; d <= 0 || numel > maxActivation {
+			return nil, fmt.Errorf("output shape %v is not positive or too large (more than %d values per sample)", shape, maxActivation)
+		}
 	}
 	n := &irNode{name: name, layer: l, inputs: ins, shape: shape, onnx: onnxName}
 	im.nodes = append(im.nodes, n)
