@@ -181,14 +181,13 @@ func (e *Evaluator) Evaluate(job Job) (res Result) {
 
 func (e *Evaluator) run(job Job, res *Result, start time.Time) error {
 	t := job.Task
-	tree, err := pfunc.Parse(job.Expr)
-	if err != nil {
-		if tree, err = pfunc.ParseWithConstants(job.Expr); err != nil {
+	var crit prune.Criterion
+	if tree, err := pfunc.ParseWithConstants(job.Expr); err == nil {
+		if crit, err = prune.NewPfunc(job.Expr, tree); err != nil {
 			return err
 		}
-	}
-	crit, err := prune.NewPfunc(job.Expr, tree)
-	if err != nil {
+	} else if crit, err = prune.ParseCriterion(job.Expr); err != nil {
+		// not an expression: a native criterion (random, bn_scale ...) or nothing
 		return err
 	}
 	sched, err := prune.ParseSchedule(t.Schedule, t.Steps)

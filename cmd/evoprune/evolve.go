@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -124,6 +125,7 @@ reference settings; for large machines). A configuration file is JSON:
 	f.StringVar(&outDir, "out", "", "run directory (default runs/evolve-TIME)")
 	f.StringVar(&resume, "resume", "", "continue the run in this directory")
 	f.IntVar(&workers, "workers", 0, "evaluations run side by side (default: one per core)")
+	cmd.AddCommand(newStudyCmd())
 	return cmd
 }
 
@@ -157,4 +159,91 @@ func repoRoot() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("presets need the pretrained/ folder of an evoprune checkout; run from inside one, or use --config")
+}
+
+func newStudyCmd() *cobra.Command {
+	var (
+		configPath, preset, funcs, outPath string
+		seeds, workers                     int
+	)
+	cmd := &cobra.Command{
+		Use:   "study",
+		Short: "Check that a fitness protocol separates known functions",
+		Long: `Evaluate known pruning functions under a run's fitness tasks with several
+evaluation seeds and report, per function, the fitness over seeds; the spread
+between functions against the spread between seeds of one function; and how
+well accuracy right after pruning predicts the final accuracy (what the
+screen relies on). Use it to choose budgets before a long evolution.`,
+		Example: `  evoprune evolve study --preset demo --seeds 3
+  evoprune evolve study --config cpu.json --functions 'abs_snr;fdr;l1;eq3;random' --seeds 3 --out study.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var c *evolve.Config
+			var err error
+			switch {
+			case configPath != "" && preset != "":
+				return usagef("give --config or --preset, not both")
+			case configPath != "":
+				c, err = evolve.LoadConfig(configPath)
+			case preset != "":
+				var root string
+				if root, err = repoRoot(); err == nil {
+					c, err = evolve.Preset(preset, root)
+				}
+			default:
+				return usagef("give --config FILE or --preset NAME")
+			}
+			if err != nil {
+				return usageError{err}
+			}
+			if seeds < 1 {
+				return usagef("--seeds must be at least 1, got %d", seeds)
+			}
+			if err := c.Resolve(); err != nil {
+				return err
+			}
+			if workers <= 0 {
+				workers = runtime.GOMAXPROCS(0)
+			}
+			names := strings.Split(funcs, ";")
+			ev := evolve.NewEvaluator(c.BaseDir, max(c.CacheModels, 0))
+			st, err := evolve.RunStudy(c, names, seeds, &evolve.Pool{Eval: ev, Workers: workers}, os.Stderr)
+			if err != nil {
+				return err
+			}
+			if outPath != "" {
+				if err := writeJSONFile(outPath, st); err != nil {
+					return err
+				}
+			}
+			w := cmd.OutOrStdout()
+			tb := st.Table(c.Tasks)
+			if err := tb.WriteMarkdown(w); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "\nspread between functions (std of means) %.4f, between seeds of a function (mean std) %.4f\n", st.Between, st.Within)
+			fmt.Fprintf(w, "accuracy right after pruning vs final: Pearson %.3f, Spearman %.3f over %d evaluations\n", st.ScreenPearson, st.ScreenSpearman, len(st.Results))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "", "run configuration whose tasks to use")
+	f.StringVar(&preset, "preset", "", "built-in configuration: demo, cpu or paper")
+	f.StringVar(&funcs, "functions", "abs_snr;fdr;sym_div;t_stat;l1;l2;geo_median_dist;eq3;random", "';'-separated library names, expressions or random")
+	f.IntVar(&seeds, "seeds", 3, "evaluation seeds per function")
+	f.IntVar(&workers, "workers", 0, "evaluations side by side (default: one per core)")
+	f.StringVar(&outPath, "out", "", "also write the study as JSON here")
+	return cmd
+}
+
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

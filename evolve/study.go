@@ -1,0 +1,219 @@
+package evolve
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+
+	"github.com/evoprune/evoprune/pfunc"
+	"github.com/evoprune/evoprune/prune"
+	"github.com/evoprune/evoprune/report"
+)
+
+// A protocol study evaluates known functions under a run's fitness tasks
+// with several evaluation seeds, to check that the budgets are big enough
+// for fitness to tell functions apart: the spread between functions must
+// exceed the spread between the seeds of one function, and random must come
+// last. It also measures how well accuracy right after pruning predicts the
+// final accuracy (what the screen relies on).
+
+// StudyRow is one function's fitness over seeds.
+type StudyRow struct {
+	Name    string               `json:"name"`
+	Expr    string               `json:"expr"`
+	Fitness []float64            `json:"fitness"` // per seed
+	Mean    float64              `json:"mean"`
+	Std     float64              `json:"std"`
+	Tasks   map[string][]float64 `json:"val_acc"` // per task, per seed
+}
+
+// Study is the outcome of RunStudy.
+type Study struct {
+	Rows []StudyRow `json:"rows"`
+	// Between is the standard deviation of the functions' mean fitness;
+	// Within the mean over functions of the standard deviation over seeds.
+	Between float64 `json:"between"`
+	Within  float64 `json:"within"`
+	// ScreenPearson and ScreenSpearman correlate accuracy right after the
+	// first pruning step with the final accuracy, over every evaluation.
+	ScreenPearson  float64  `json:"screen_pearson"`
+	ScreenSpearman float64  `json:"screen_spearman"`
+	Results        []Result `json:"results"`
+}
+
+// RunStudy evaluates each named function (library names or expressions)
+// with evaluation seeds 1..seeds on every task of c, through exec.
+func RunStudy(c *Config, names []string, seeds int, exec Executor, progress io.Writer) (*Study, error) {
+	type fn struct{ name, expr, hash string }
+	var fns []fn
+	for _, n := range names {
+		if isNative(n) {
+			fns = append(fns, fn{n, n, "native:" + n})
+			continue
+		}
+		tree, err := resolveFunc(n)
+		if err != nil {
+			return nil, err
+		}
+		fns = append(fns, fn{n, pfunc.Prefix(tree), pfunc.Hash(tree)})
+	}
+	var jobs []Job
+	for _, f := range fns {
+		for s := 1; s <= seeds; s++ {
+			for _, t := range c.Tasks {
+				jobs = append(jobs, NewJob(f.expr, f.hash, t, uint64(s)))
+			}
+		}
+	}
+	idx := fitnessIndex{}
+	st := &Study{}
+	n := 0
+	if err := exec.Run(jobs, func(r Result) {
+		idx[indexKey(r.Hash, r.Task, r.Seed)] = r
+		st.Results = append(st.Results, r)
+		n++
+		logf(progress, "%d/%d: %s on %s, seed %d: val acc %.4f (%.4f right after pruning) %s", n, len(jobs), short(r.Expr), r.Task, r.Seed, r.ValAcc, r.ValAccPruned, r.Error)
+	}); err != nil {
+		return nil, err
+	}
+	var means, stds []float64
+	for _, f := range fns {
+		row := StudyRow{Name: f.name, Expr: f.expr, Tasks: map[string][]float64{}}
+		for s := 1; s <= seeds; s++ {
+			acc := make([]float64, len(c.Tasks))
+			w := make([]float64, len(c.Tasks))
+			for i, t := range c.Tasks {
+				r, ok := idx[indexKey(f.hash, t.Name, uint64(s))]
+				if !ok {
+					return nil, fmt.Errorf("no result for %s on %s seed %d", f.name, t.Name, s)
+				}
+				acc[i], w[i] = r.Accuracy(), t.Weight
+				row.Tasks[t.Name] = append(row.Tasks[t.Name], r.Accuracy())
+			}
+			j, err := Joint(c.Mean, acc, w)
+			if err != nil {
+				return nil, err
+			}
+			row.Fitness = append(row.Fitness, j)
+		}
+		row.Mean, row.Std = meanStd(row.Fitness)
+		means, stds = append(means, row.Mean), append(stds, row.Std)
+		st.Rows = append(st.Rows, row)
+	}
+	sort.SliceStable(st.Rows, func(i, j int) bool { return st.Rows[i].Mean > st.Rows[j].Mean })
+	_, st.Between = meanStd(means)
+	st.Within, _ = meanStd(stds)
+	var pruned, final []float64
+	for _, r := range st.Results {
+		if r.Error == "" && !r.Screened {
+			pruned, final = append(pruned, r.ValAccPruned), append(final, r.ValAcc)
+		}
+	}
+	st.ScreenPearson = pearson(pruned, final)
+	st.ScreenSpearman = pearson(ranks(pruned), ranks(final))
+	return st, nil
+}
+
+// isNative reports the built-in criteria outside the pfunc language (the
+// study's random baseline, and the other native criteria).
+func isNative(s string) bool {
+	for _, c := range prune.NativeCriteria {
+		if c.Name == s {
+			return true
+		}
+	}
+	return false
+}
+
+func resolveFunc(s string) (*pfunc.Node, error) {
+	if f, ok := pfunc.Lookup(s); ok {
+		return f.Tree, nil
+	}
+	if s == "fpgm" {
+		f, _ := pfunc.Lookup("geo_median_dist")
+		return f.Tree, nil
+	}
+	t, err := pfunc.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("function %q: %w", s, err)
+	}
+	return t, nil
+}
+
+func meanStd(v []float64) (mean, std float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	for _, x := range v {
+		mean += x
+	}
+	mean /= float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	for _, x := range v {
+		std += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(std / float64(len(v)-1))
+}
+
+func pearson(a, b []float64) float64 {
+	if len(a) < 3 {
+		return math.NaN()
+	}
+	ma, _ := meanStd(a)
+	mb, _ := meanStd(b)
+	var sab, saa, sbb float64
+	for i := range a {
+		sab += (a[i] - ma) * (b[i] - mb)
+		saa += (a[i] - ma) * (a[i] - ma)
+		sbb += (b[i] - mb) * (b[i] - mb)
+	}
+	return sab / math.Sqrt(saa*sbb)
+}
+
+// ranks gives average ranks (ties share their mean rank).
+func ranks(v []float64) []float64 {
+	idx := make([]int, len(v))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return v[idx[i]] < v[idx[j]] })
+	r := make([]float64, len(v))
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && v[idx[j+1]] == v[idx[i]] {
+			j++
+		}
+		for k := i; k <= j; k++ {
+			r[idx[k]] = float64(i+j)/2 + 1
+		}
+		i = j + 1
+	}
+	return r
+}
+
+// Table renders the study for docs.
+func (st *Study) Table(tasks []Task) report.Table {
+	h := []string{"function", "fitness mean", "std over seeds"}
+	for _, t := range tasks {
+		h = append(h, t.Name+" val acc (per seed)")
+	}
+	tb := report.Table{Header: h}
+	for _, r := range st.Rows {
+		cells := []any{r.Name, fmt.Sprintf("%.4f", r.Mean), fmt.Sprintf("%.4f", r.Std)}
+		for _, t := range tasks {
+			s := ""
+			for i, a := range r.Tasks[t.Name] {
+				if i > 0 {
+					s += " "
+				}
+				s += fmt.Sprintf("%.4f", a)
+			}
+			cells = append(cells, s)
+		}
+		tb.AddRow(cells...)
+	}
+	return tb
+}
