@@ -916,15 +916,16 @@ func (im *importer) add(i int, n *onnxpb.NodeProto) error {
 		}
 		return im.layerOut(i, n, "", &nn.Add{}, x.shape, x, y)
 	}
+	direct := n.GetInput()[0]
 	if x.c != nil {
-		x, y = y, x
+		x, y, direct = y, x, n.GetInput()[1]
 	}
 	if x.c != nil {
 		return fmt.Errorf("both inputs are constants, yet the node did not fold")
 	}
 	src := x.n
 	name := x.n.onnx
-	if x.pending() || im.uses[name] != 1 || im.outputs[name] || src.uses != 0 {
+	if x.pending() || direct != name || im.uses[name] != 1 || im.outputs[name] || src.uses != 0 {
 		return fmt.Errorf("adding a constant is supported only as the bias of a Conv or MatMul whose output nothing else reads")
 	}
 	switch l := src.layer.(type) {
