@@ -6,6 +6,7 @@ import (
 
 	"github.com/evoprune/evoprune/blas"
 	"github.com/evoprune/evoprune/internal/parallel"
+	"github.com/evoprune/evoprune/internal/vec"
 	"github.com/evoprune/evoprune/tensor"
 )
 
@@ -122,8 +123,10 @@ func generalBlock(q *patches, r0, nr, c0, nc int, dst []float32, ld int) {
 					copy(d[a-ox0:b-ox0], src[a-q.p+kx:])
 				} else {
 					dd := d[a-ox0 : b-ox0]
+					ss := src[a*q.s-q.p+kx:]
+					ss = ss[:(len(dd)-1)*q.s+1] // one bounds check for the run
 					for i := range dd {
-						dd[i] = src[(a+i)*q.s-q.p+kx]
+						dd[i] = ss[i*q.s]
 					}
 				}
 			}
@@ -168,10 +171,21 @@ func (q *patches) blockSame(r0, nr, c0, nc int, dst []float32, ld int) {
 				if kx > q.p {
 					x0, x1 = w-(kx-q.p), w
 				}
-				for t := (pa / w) * w; t < pb; t += w {
-					a, b := max(t+x0, pa), min(t+x1, pb)
-					if a < b {
-						zero(d[a-pa : b-pa])
+				if x1-x0 == 1 {
+					// One column per row (3x3 kernels): a strided store.
+					i := (pa/w)*w + x0 - pa
+					if i < 0 {
+						i += w
+					}
+					for ; i < len(d); i += w {
+						d[i] = 0
+					}
+				} else {
+					for t := (pa / w) * w; t < pb; t += w {
+						a, b := max(t+x0, pa), min(t+x1, pb)
+						if a < b {
+							zero(d[a-pa : b-pa])
+						}
 					}
 				}
 			}
@@ -325,12 +339,10 @@ func (l *Conv2d) forwardBatched(ctx *Context, x, out *tensor.Tensor, h, w, oh, o
 			for c := 0; c < oc; c++ {
 				srow := out2d[c*cols+img*ohw : c*cols+img*ohw+ohw]
 				d := dst[c*ohw : c*ohw+ohw]
-				bv := float32(0)
 				if l.B != nil {
-					bv = l.B.Value.Data[c]
-				}
-				for p, v := range srow {
-					d[p] = v + bv
+					vec.ScaleShift(d, srow, 1, l.B.Value.Data[c]) // v*1 + b = v + b exactly
+				} else {
+					copy(d, srow)
 				}
 			}
 		}

@@ -244,6 +244,9 @@ func TestPatchesBlockSame(t *testing.T) {
 			ld := nc + rng.IntN(3)
 			fast := make([]float32, nr*ld)
 			slow := make([]float32, nr*ld)
+			for i := range fast { // stale contents: padding must be written
+				fast[i], slow[i] = 7, 7
+			}
 			q.blockSame(r0, nr, c0, nc, fast, ld)
 			generalBlock(&q, r0, nr, c0, nc, slow, ld)
 			for i := range fast {
