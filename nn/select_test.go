@@ -42,3 +42,33 @@ func TestSelectRejectsBadIndex(t *testing.T) {
 		t.Error("OutShape accepted 4 channels for in_channels 3")
 	}
 }
+
+func TestShortcutAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	l := mustLayer(NewShortcutA(ShortcutAConfig{In: 3, Out: 5, Stride: 2, Map: []int{4, 0, 2}}))
+	checkLayer(t, gradCase{name: "shortcut A map", layer: l, inputs: []*tensor.Tensor{randTensor(rng, 2, 3, 4, 4)}, eps: 1e-1}, rng)
+	x := tensor.New(1, 3, 1, 1)
+	x.Data = []float32{1, 2, 3}
+	out := tensor.New(1, 5, 1, 1)
+	l.Forward(&Context{}, []*tensor.Tensor{x}, out)
+	if want := []float32{2, 0, 3, 0, 1}; !equalF32(out.Data, want) {
+		t.Fatalf("out = %v, want %v", out.Data, want)
+	}
+	for _, m := range [][]int{{0, 1}, {0, 0, 1}, {0, 1, 5}} {
+		if _, err := NewShortcutA(ShortcutAConfig{In: 3, Out: 5, Stride: 1, Map: m}); err == nil {
+			t.Errorf("map %v accepted", m)
+		}
+	}
+}
+
+func equalF32(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -10,10 +10,15 @@ import (
 // subsample by Stride and zero-pad channels from In to Out, with
 // (Out-In)/2 zero channels in front (as the common CIFAR ResNet code pads
 // planes/4 on each side).
+//
+// Map, when set, says instead at which output channel each input channel
+// lands (distinct, in [0, Out)); the others are zero. Pruning the residual
+// stream on both sides of a shortcut produces such maps.
 type ShortcutAConfig struct {
-	In     int `json:"in_channels"`
-	Out    int `json:"out_channels"`
-	Stride int `json:"stride"`
+	In     int   `json:"in_channels"`
+	Out    int   `json:"out_channels"`
+	Stride int   `json:"stride"`
+	Map    []int `json:"map,omitempty"`
 }
 
 // ShortcutA is the parameter-free option-A shortcut.
@@ -29,7 +34,28 @@ func NewShortcutA(c ShortcutAConfig) (Layer, error) {
 	if c.In <= 0 || c.Out < c.In || c.Stride <= 0 {
 		return nil, fmt.Errorf("shortcut_a: invalid configuration %+v", c)
 	}
+	if c.Map != nil {
+		if len(c.Map) != c.In {
+			return nil, fmt.Errorf("shortcut_a: map has %d entries for %d input channels", len(c.Map), c.In)
+		}
+		seen := make([]bool, c.Out)
+		for i, o := range c.Map {
+			if o < 0 || o >= c.Out || seen[o] {
+				return nil, fmt.Errorf("shortcut_a: map[%d] = %d is outside [0, %d) or repeated", i, o, c.Out)
+			}
+			seen[o] = true
+		}
+		c.Map = append([]int(nil), c.Map...)
+	}
 	return &ShortcutA{Cfg: c}, nil
+}
+
+// Target is the output channel input channel c lands on.
+func (l *ShortcutA) Target(c int) int {
+	if l.Cfg.Map != nil {
+		return l.Cfg.Map[c]
+	}
+	return l.Front() + c
 }
 
 // Kind implements Layer.
@@ -44,7 +70,7 @@ func (*ShortcutA) Params() []*Param { return nil }
 // MACs implements Layer.
 func (*ShortcutA) MACs([][]int) int64 { return 0 }
 
-// Front is the number of zero channels before the copied ones.
+// Front is the number of zero channels before the copied ones (without a Map).
 func (l *ShortcutA) Front() int { return (l.Cfg.Out - l.Cfg.In) / 2 }
 
 // OutShape implements Layer.
@@ -60,17 +86,17 @@ func (l *ShortcutA) OutShape(in [][]int) ([]int, error) {
 	return []int{l.Cfg.Out, (h + s - 1) / s, (w + s - 1) / s}, nil
 }
 
-// Forward implements Layer: out[:, front+c, i, j] = x[:, c, s*i, s*j].
+// Forward implements Layer: out[:, Target(c), i, j] = x[:, c, s*i, s*j].
 func (l *ShortcutA) Forward(_ *Context, in []*tensor.Tensor, out *tensor.Tensor) {
 	x := in[0]
 	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
 	oh, ow := out.Shape[2], out.Shape[3]
-	s, front := l.Cfg.Stride, l.Front()
+	s := l.Cfg.Stride
 	out.Zero()
 	for i := 0; i < n; i++ {
 		for c := 0; c < l.Cfg.In; c++ {
 			src := x.Data[(i*l.Cfg.In+c)*h*w:]
-			dst := out.Data[(i*l.Cfg.Out+front+c)*oh*ow:]
+			dst := out.Data[(i*l.Cfg.Out+l.Target(c))*oh*ow:]
 			for y := 0; y < oh; y++ {
 				for xx := 0; xx < ow; xx++ {
 					dst[y*ow+xx] = src[y*s*w+xx*s]
@@ -88,11 +114,11 @@ func (l *ShortcutA) Backward(_ *Context, in []*tensor.Tensor, out, dout *tensor.
 	x := in[0]
 	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
 	oh, ow := out.Shape[2], out.Shape[3]
-	s, front := l.Cfg.Stride, l.Front()
+	s := l.Cfg.Stride
 	for i := 0; i < n; i++ {
 		for c := 0; c < l.Cfg.In; c++ {
 			dx := din[0].Data[(i*l.Cfg.In+c)*h*w:]
-			g := dout.Data[(i*l.Cfg.Out+front+c)*oh*ow:]
+			g := dout.Data[(i*l.Cfg.Out+l.Target(c))*oh*ow:]
 			for y := 0; y < oh; y++ {
 				for xx := 0; xx < ow; xx++ {
 					dx[y*s*w+xx*s] += g[y*ow+xx]
