@@ -46,6 +46,8 @@ func TestSelectRejectsBadIndex(t *testing.T) {
 func TestShortcutAMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	l := mustLayer(NewShortcutA(ShortcutAConfig{In: 3, Out: 5, Stride: 2, Map: []int{4, 0, 2}}))
+	drop := mustLayer(NewShortcutA(ShortcutAConfig{In: 3, Out: 2, Stride: 1, Map: []int{-1, 0, 1}}))
+	checkLayer(t, gradCase{name: "shortcut A map dropping", layer: drop, inputs: []*tensor.Tensor{randTensor(rng, 2, 3, 3, 3)}, eps: 1e-1}, rng)
 	checkLayer(t, gradCase{name: "shortcut A map", layer: l, inputs: []*tensor.Tensor{randTensor(rng, 2, 3, 4, 4)}, eps: 1e-1}, rng)
 	x := tensor.New(1, 3, 1, 1)
 	x.Data = []float32{1, 2, 3}
@@ -54,7 +56,7 @@ func TestShortcutAMap(t *testing.T) {
 	if want := []float32{2, 0, 3, 0, 1}; !equalF32(out.Data, want) {
 		t.Fatalf("out = %v, want %v", out.Data, want)
 	}
-	for _, m := range [][]int{{0, 1}, {0, 0, 1}, {0, 1, 5}} {
+	for _, m := range [][]int{{0, 1}, {0, 0, 1}, {0, 1, 5}, {-2, 0, 1}} {
 		if _, err := NewShortcutA(ShortcutAConfig{In: 3, Out: 5, Stride: 1, Map: m}); err == nil {
 			t.Errorf("map %v accepted", m)
 		}

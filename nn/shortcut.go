@@ -12,8 +12,9 @@ import (
 // planes/4 on each side).
 //
 // Map, when set, says instead at which output channel each input channel
-// lands (distinct, in [0, Out)); the others are zero. Pruning the residual
-// stream on both sides of a shortcut produces such maps.
+// lands (distinct, in [0, Out); -1 drops the input channel); the other
+// output channels are zero. Pruning the residual stream on both sides of a
+// shortcut produces such maps.
 type ShortcutAConfig struct {
 	In     int   `json:"in_channels"`
 	Out    int   `json:"out_channels"`
@@ -31,7 +32,7 @@ func NewShortcutA(c ShortcutAConfig) (Layer, error) {
 	if c.Stride == 0 {
 		c.Stride = 1
 	}
-	if c.In <= 0 || c.Out < c.In || c.Stride <= 0 {
+	if c.In <= 0 || c.Out <= 0 || (c.Map == nil && c.Out < c.In) || c.Stride <= 0 {
 		return nil, fmt.Errorf("shortcut_a: invalid configuration %+v", c)
 	}
 	if c.Map != nil {
@@ -40,6 +41,9 @@ func NewShortcutA(c ShortcutAConfig) (Layer, error) {
 		}
 		seen := make([]bool, c.Out)
 		for i, o := range c.Map {
+			if o == -1 {
+				continue
+			}
 			if o < 0 || o >= c.Out || seen[o] {
 				return nil, fmt.Errorf("shortcut_a: map[%d] = %d is outside [0, %d) or repeated", i, o, c.Out)
 			}
@@ -50,7 +54,7 @@ func NewShortcutA(c ShortcutAConfig) (Layer, error) {
 	return &ShortcutA{Cfg: c}, nil
 }
 
-// Target is the output channel input channel c lands on.
+// Target is the output channel input channel c lands on (-1: none).
 func (l *ShortcutA) Target(c int) int {
 	if l.Cfg.Map != nil {
 		return l.Cfg.Map[c]
@@ -95,6 +99,9 @@ func (l *ShortcutA) Forward(_ *Context, in []*tensor.Tensor, out *tensor.Tensor)
 	out.Zero()
 	for i := 0; i < n; i++ {
 		for c := 0; c < l.Cfg.In; c++ {
+			if l.Target(c) < 0 {
+				continue
+			}
 			src := x.Data[(i*l.Cfg.In+c)*h*w:]
 			dst := out.Data[(i*l.Cfg.Out+l.Target(c))*oh*ow:]
 			for y := 0; y < oh; y++ {
@@ -117,6 +124,9 @@ func (l *ShortcutA) Backward(_ *Context, in []*tensor.Tensor, out, dout *tensor.
 	s := l.Cfg.Stride
 	for i := 0; i < n; i++ {
 		for c := 0; c < l.Cfg.In; c++ {
+			if l.Target(c) < 0 {
+				continue
+			}
 			dx := din[0].Data[(i*l.Cfg.In+c)*h*w:]
 			g := dout.Data[(i*l.Cfg.Out+l.Target(c))*oh*ow:]
 			for y := 0; y < oh; y++ {
