@@ -1,0 +1,198 @@
+package bench
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/evoprune/evoprune/evolve"
+)
+
+func near(t *testing.T, what string, got, want, tol float64) {
+	t.Helper()
+	if math.Abs(got-want) > tol || math.IsNaN(got) != math.IsNaN(want) {
+		t.Errorf("%s = %.12g, want %.12g", what, got, want)
+	}
+}
+
+// Student-t 0.975 quantiles from printed tables.
+func TestTQuantile(t *testing.T) {
+	for df, want := range map[int]float64{1: 12.706204736174707, 2: 4.302652729911275, 4: 2.7764451051977987, 30: 2.0422724563012373} {
+		near(t, "t quantile", TQuantile975(df), want, 1e-9)
+	}
+}
+
+func TestSummariseByHand(t *testing.T) {
+	// mean 0.93; squared deviations 0.0009 + 0.0001 + 0.0016 = 0.0026; var 0.0013.
+	s := Summarise([]float64{0.90, 0.92, 0.97})
+	near(t, "mean", s.Mean, 0.93, 1e-12)
+	near(t, "std", s.Std, math.Sqrt(0.0013), 1e-12)
+	hw := 4.302652729911275 * math.Sqrt(0.0013/3)
+	near(t, "low", s.Low, 0.93-hw, 1e-9)
+	near(t, "high", s.High, 0.93+hw, 1e-9)
+	one := Summarise([]float64{0.5})
+	if one.Mean != 0.5 || !math.IsNaN(one.Std) || !math.IsNaN(one.Low) {
+		t.Errorf("one value: %+v, want mean 0.5 and NaN spread", one)
+	}
+	if e := Summarise(nil); e.N != 0 || !math.IsNaN(e.Mean) {
+		t.Errorf("no values: %+v", e)
+	}
+}
+
+func TestPairedTByHand(t *testing.T) {
+	// d = 0.01, 0.03, 0.02: mean 0.02, std 0.01, t = 0.02 / (0.01/sqrt 3) = 2 sqrt 3.
+	// With 2 degrees of freedom the t CDF is 1/2 + t / (2 sqrt(2 + t^2)), so the
+	// two-sided p is 1 - t / sqrt(2 + t^2) = 1 - sqrt(12/14).
+	p := PairedT([]float64{0.91, 0.93, 0.95}, []float64{0.90, 0.90, 0.93})
+	near(t, "mean diff", p.MeanDiff, 0.02, 1e-12)
+	near(t, "t", p.T, 2*math.Sqrt(3), 1e-9)
+	near(t, "p", p.P, 1-math.Sqrt(12.0/14.0), 1e-9)
+	// Swapping the sides flips the sign, not the p-value.
+	q := PairedT([]float64{0.90, 0.90, 0.93}, []float64{0.91, 0.93, 0.95})
+	near(t, "swapped t", q.T, -2*math.Sqrt(3), 1e-9)
+	near(t, "swapped p", q.P, p.P, 1e-12)
+	if z := PairedT([]float64{0.5, 0.6}, []float64{0.5, 0.6}); z.P != 1 || z.T != 0 {
+		t.Errorf("identical: %+v, want t 0 and p 1", z)
+	}
+	if c := PairedT([]float64{0.6, 0.7}, []float64{0.5, 0.6}); c.P != 0 {
+		t.Errorf("constant difference: %+v, want p 0", c)
+	}
+	if o := PairedT([]float64{0.6}, []float64{0.5}); !math.IsNaN(o.P) {
+		t.Errorf("one pair: %+v, want NaN p", o)
+	}
+}
+
+func TestSplitMetricList(t *testing.T) {
+	for in, want := range map[string]string{
+		"l1,eq3, random":                 "l1|eq3|random",
+		"l1;div(P, Q);runs/x/best":       "l1|div(P, Q)|runs/x/best",
+		"abs_snr,div(abs(P), add(Q, P))": "abs_snr|div(abs(P), add(Q, P))",
+		" ; l1 ;":                        "l1",
+	} {
+		if got := strings.Join(SplitMetricList(in), "|"); got != want {
+			t.Errorf("SplitMetricList(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// fakeTask is a task that never touches the disk (Build only reads records).
+func fakeTask(name string, test bool, schedules ...string) Task {
+	tk := Task{Task: evolve.Task{Name: name, Model: "m.safetensors", Dataset: "mnist", ValSize: 5000, Sample: 10, TestAcc: test}}
+	if len(schedules) == 1 {
+		tk.Schedule = schedules[0]
+	} else {
+		tk.Schedules = schedules
+	}
+	return tk
+}
+
+// records makes one successful record per (variant, metric, seed) with the
+// accuracies acc[metric][seed-1] (as fine-tuned and test accuracy).
+func records(tasks []Task, metrics []Metric, acc map[string][]float64, fail map[string]string) map[string]Record {
+	o := Options{Tasks: tasks, Metrics: metrics, Seeds: len(acc[metrics[0].Label])}
+	out := map[string]Record{}
+	for _, j := range o.jobs() {
+		a := acc[j.metric.Label][j.seed-1]
+		r := evolve.Result{JobID: j.job.ID, ValAcc: a, ValAccPruned: a / 2, TestAcc: a - 0.01, ParamsKept: 0.25, MACsKept: 0.4, Seconds: 1}
+		if msg, ok := fail[j.metric.Label]; ok {
+			r = evolve.Result{JobID: j.job.ID, Error: msg}
+		}
+		out[j.job.ID] = Record{Variant: j.variant.Name, Metric: j.metric.Label, Seed: j.seed, Result: r, CPUSeconds: 2}
+	}
+	return out
+}
+
+func TestBuildRanksAndTests(t *testing.T) {
+	ms, err := ResolveMetrics([]string{"l1", "eq3", "fdr", "bn_scale", "random"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := []Task{fakeTask("a", false, "uniform:0.4")}
+	acc := map[string][]float64{
+		"l1":       {0.90, 0.92, 0.97},
+		"eq3":      {0.91, 0.93, 0.95},
+		"fdr":      {0.90, 0.90, 0.93},
+		"bn_scale": {0, 0, 0},
+		"random":   {0.50, 0.52, 0.51},
+	}
+	lb, err := Build(tasks, ms, 3, records(tasks, ms, acc, map[string]string{"bn_scale": "metric bn_scale on layer conv1: no BN"}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := []string{}
+	for _, r := range lb.Rows {
+		order = append(order, r.Metric)
+	}
+	// eq3 and l1 tie on the mean (0.93): the stable sort keeps the list order.
+	if got := strings.Join(order, " "); got != "l1 eq3 fdr random bn_scale" {
+		t.Errorf("order %q", got)
+	}
+	// The reference is the best hand-made metric: l1 (eq3 is evolved).
+	if lb.Variants[0].Reference != "l1" {
+		t.Errorf("reference %q, want l1", lb.Variants[0].Reference)
+	}
+	byName := map[string]Row{}
+	for _, r := range lb.Rows {
+		byName[r.Metric] = r
+	}
+	l1 := byName["l1"]
+	near(t, "l1 mean", l1.AccTuned.Mean, 0.93, 1e-12)
+	near(t, "l1 high", l1.AccTuned.High, 0.93+4.302652729911275*math.Sqrt(0.0013/3), 1e-9)
+	near(t, "l1 pruned", l1.AccPruned.Mean, 0.465, 1e-12)
+	if l1.VsReference != nil || l1.Rank != 1 {
+		t.Errorf("l1 row: rank %d, test %v", l1.Rank, l1.VsReference)
+	}
+	// fdr against l1: d = 0, -0.02, -0.04: mean -0.02, std 0.02, t = -sqrt 3,
+	// p = 1 - sqrt(3/5) (the df-2 closed form).
+	f := byName["fdr"].VsReference
+	near(t, "fdr diff", f.MeanDiff, -0.02, 1e-12)
+	near(t, "fdr t", f.T, -math.Sqrt(3), 1e-9)
+	near(t, "fdr p", f.P, 1-math.Sqrt(3.0/5.0), 1e-9)
+	bn := byName["bn_scale"]
+	if bn.OK != 0 || bn.Rank != 0 || !strings.Contains(bn.Error, "no BN") || bn.VsReference != nil {
+		t.Errorf("failed row: %+v", bn)
+	}
+	tb := lb.Table("a")
+	var md strings.Builder
+	if err := tb.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"93.00 ± 8.96", "3/3 failed: metric bn_scale", "reference", "0/3"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, md.String())
+		}
+	}
+	// An explicit reference, and a missing result is an error.
+	lb2, err := Build(tasks, ms, 3, records(tasks, ms, acc, nil), "random")
+	if err != nil || lb2.Variants[0].Reference != "random" {
+		t.Fatalf("explicit reference: %v %+v", err, lb2)
+	}
+	if _, err := Build(tasks, ms, 4, records(tasks, ms, acc, nil), ""); err == nil || !strings.Contains(err.Error(), "seed 4") {
+		t.Errorf("missing seed: %v", err)
+	}
+}
+
+func TestBuildRanksOnTestAccAndCurves(t *testing.T) {
+	ms, _ := ResolveMetrics([]string{"l1", "random"})
+	tasks := []Task{fakeTask("c", true, "macs:0.3", "macs:0.6")}
+	acc := map[string][]float64{"l1": {0.8, 0.9}, "random": {0.6, 0.7}}
+	lb, err := Build(tasks, ms, 2, records(tasks, ms, acc, nil), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lb.Variants) != 2 || lb.Variants[0].Name != "c@macs:0.3" || lb.Variants[0].RankedBy != "test_acc" {
+		t.Fatalf("variants %+v", lb.Variants)
+	}
+	near(t, "test mean", lb.Rows[0].TestAcc.Mean, 0.84, 1e-12)
+	lp, err := lb.CurvesOf("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lp.Series) != 2 || len(lp.Series[0].X) != 2 || lp.Series[0].X[0] != 40 || math.Abs(lp.Series[0].Y[0]-84) > 1e-9 {
+		t.Errorf("curves %+v", lp.Series)
+	}
+	dir := t.TempDir()
+	if err := lb.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+}
