@@ -15,8 +15,11 @@ import (
 )
 
 // executorHook lets the distributed backend (dist.go) replace the
-// in-process pool when its flags are given.
-var executorHook func(cmd *cobra.Command, ev *evolve.Evaluator, workers int) (evolve.Executor, func(), error)
+// in-process pool when its flags are given; evolveFlagsHook adds its flags.
+var (
+	executorHook    func(cmd *cobra.Command, ev *evolve.Evaluator, workers int, runDir string) (evolve.Executor, func(), error)
+	evolveFlagsHook func(cmd *cobra.Command)
+)
 
 func newEvolveCmd() *cobra.Command {
 	var (
@@ -95,7 +98,7 @@ reference settings; for large machines). A configuration file is JSON:
 			ev := evolve.NewEvaluator(c.BaseDir, max(c.CacheModels, 0))
 			var exec evolve.Executor = &evolve.Pool{Eval: ev, Workers: workers}
 			if executorHook != nil {
-				e, stop, err := executorHook(cmd, ev, workers)
+				e, stop, err := executorHook(cmd, ev, workers, store.Dir)
 				if err != nil {
 					return err
 				}
@@ -125,6 +128,9 @@ reference settings; for large machines). A configuration file is JSON:
 	f.StringVar(&outDir, "out", "", "run directory (default runs/evolve-TIME)")
 	f.StringVar(&resume, "resume", "", "continue the run in this directory")
 	f.IntVar(&workers, "workers", 0, "evaluations run side by side (default: one per core)")
+	if evolveFlagsHook != nil {
+		evolveFlagsHook(cmd)
+	}
 	cmd.AddCommand(newStudyCmd())
 	return cmd
 }
