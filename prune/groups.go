@@ -31,11 +31,18 @@ const (
 	Output Kind = iota
 	// Input groups are the residual-stream channels a block's first conv reads.
 	Input
+	// Stream groups are the channels of a residual stream (one stage of a
+	// ResNet): every conv writing into it, the additions, and every layer
+	// reading it, pruned together (Options.Residual).
+	Stream
 )
 
 func (k Kind) String() string {
-	if k == Input {
+	switch k {
+	case Input:
 		return "input"
+	case Stream:
+		return "stream"
 	}
 	return "output"
 }
@@ -69,6 +76,12 @@ type Group struct {
 	Tap *nn.Node
 	// Channels is the current number of channels.
 	Channels int
+	// Members are a Stream group's writers: each conv feeding the stream
+	// (with its BatchNorm and the stream tensor right after it as its tap),
+	// scored separately and reduced (Options.Reduce). Shortcuts lists the
+	// option-A shortcuts writing into the stream.
+	Members   []*Group
+	Shortcuts []*nn.Node
 }
 
 // TapPolicy chooses, for an Output group, which node's output stands for its
@@ -105,6 +118,12 @@ type Options struct {
 	Tap TapPolicy
 	// NoBlockInputs leaves out the Input groups of residual blocks.
 	NoBlockInputs bool
+	// Residual adds a Stream group per residual stream, pruned as one
+	// coupled group, instead of the block-input groups (NoBlockInputs is
+	// implied); Reduce ("mean", the default, or "sum") combines its
+	// members' scores.
+	Residual bool
+	Reduce   string
 }
 
 // passThrough reports layers that keep each channel separate and in place.
@@ -224,12 +243,15 @@ func Groups(g *nn.Graph, o Options) (groups []*Group, skipped map[string]string)
 		}
 		out[n.Name] = grp
 	}
+	if o.Residual {
+		groups = append(groups, streams(g)...)
+	}
 	for _, n := range g.Nodes[1:] {
 		grp := out[n.Name]
 		if grp == nil {
 			continue
 		}
-		if c, ok := n.Layer.(*nn.Conv2d); ok && !o.NoBlockInputs {
+		if c, ok := n.Layer.(*nn.Conv2d); ok && !o.NoBlockInputs && !o.Residual {
 			if in := blockInput(g, n, c); in != nil {
 				groups = append(groups, in)
 			}
@@ -277,4 +299,87 @@ func Find(groups []*Group, name string) *Group {
 		}
 	}
 	return nil
+}
+
+// streams finds the residual streams: sets of nodes that share one channel
+// space (joined by BatchNorms, element-wise layers and additions) and
+// contain an addition.
+func streams(g *nn.Graph) []*Group {
+	parent := make([]int, len(g.Nodes))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	union := func(a, b int) { parent[find(a)] = find(b) }
+	for _, n := range g.Nodes[1:] {
+		switch n.Layer.(type) {
+		case *nn.BatchNorm, *nn.Add:
+			for _, in := range n.Inputs {
+				union(n.Index, in.Index)
+			}
+		default:
+			if passThrough(n.Layer) {
+				union(n.Index, n.Inputs[0].Index)
+			}
+		}
+	}
+	var out []*Group
+	byRoot := map[int]*Group{}
+	for _, n := range g.Nodes[1:] {
+		if _, ok := n.Layer.(*nn.Add); !ok {
+			continue
+		}
+		r := find(n.Index)
+		if byRoot[r] == nil {
+			grp := &Group{Name: "stream:" + n.Name, Kind: Stream, Channels: n.Channels(), Tap: n}
+			byRoot[r] = grp
+			out = append(out, grp)
+		}
+	}
+	for _, n := range g.Nodes[1:] {
+		grp := byRoot[find(n.Index)]
+		if grp == nil {
+			continue
+		}
+		switch n.Layer.(type) {
+		case *nn.Conv2d, *nn.Linear:
+			m := &Group{Name: grp.Name, Kind: Output, Layer: n, Channels: grp.Channels}
+			m.Tap = streamTap(g, n)
+			for _, c := range g.Consumers(n) {
+				if _, ok := c.Layer.(*nn.BatchNorm); ok {
+					m.Norm = c
+				}
+			}
+			grp.Members = append(grp.Members, m)
+		case *nn.ShortcutA:
+			grp.Shortcuts = append(grp.Shortcuts, n)
+		}
+	}
+	return out
+}
+
+// streamTap follows a writer's output through its BatchNorm, addition and
+// ReLU while that is the only way on, to the stream tensor the next layers
+// read (a block's last ReLU, the stem's ReLU).
+func streamTap(g *nn.Graph, n *nn.Node) *nn.Node {
+	cur := n
+	for {
+		cons := g.Consumers(cur)
+		if len(cons) != 1 {
+			return cur
+		}
+		switch cons[0].Layer.(type) {
+		case *nn.BatchNorm, *nn.Add, *nn.ReLU:
+			cur = cons[0]
+		default:
+			return cur
+		}
+	}
 }

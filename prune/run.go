@@ -169,6 +169,11 @@ func (c *Config) check() error {
 	if c.EvalBatch <= 0 {
 		c.EvalBatch = 256
 	}
+	switch c.Options.Reduce {
+	case "", "mean", "sum":
+	default:
+		return fmt.Errorf("prune: unknown reduction %q (mean, sum)", c.Options.Reduce)
+	}
 	return nil
 }
 
@@ -304,13 +309,23 @@ func pruneStep(g *nn.Graph, d *data.Dataset, idx []int, step int, initial map[st
 	return out, sr, nil
 }
 
-// scoreGroups builds the contexts of groups on g and scores them.
+// scoreGroups builds the contexts of groups on g and scores them. A Stream
+// group's members are scored one by one and their scores reduced.
 func scoreGroups(g *nn.Graph, groups []*Group, d *data.Dataset, idx []int, cfg *Config) ([][]float64, error) {
 	needs := cfg.Criterion.Needs()
-	ctxs := make([]*Context, len(groups))
+	var ctxs []*Context
+	owner := []int{} // group index of each context
 	for i, grp := range groups {
-		ctxs[i] = newContext(grp, cfg.Seed)
-		ctxs[i].Classes = d.Classes
+		units := []*Group{grp}
+		if grp.Kind == Stream {
+			units = grp.Members
+		}
+		for _, u := range units {
+			c := newContext(u, cfg.Seed)
+			c.Classes = d.Classes
+			ctxs = append(ctxs, c)
+			owner = append(owner, i)
+		}
 	}
 	if needs.Features {
 		if err := collect(g, d, idx, cfg.EvalBatch, ctxs, needs.Grads); err != nil {
@@ -318,7 +333,9 @@ func scoreGroups(g *nn.Graph, groups []*Group, d *data.Dataset, idx []int, cfg *
 		}
 	}
 	scores := make([][]float64, len(groups))
-	for i, c := range ctxs {
+	count := make([]int, len(groups))
+	for j, c := range ctxs {
+		i := owner[j]
 		s, err := cfg.Criterion.Score(c)
 		if err == nil && len(s) != c.C {
 			err = fmt.Errorf("%d scores for %d channels", len(s), c.C)
@@ -332,9 +349,26 @@ func scoreGroups(g *nn.Graph, groups []*Group, d *data.Dataset, idx []int, cfg *
 			}
 		}
 		if err != nil {
-			return nil, &ScoreError{Metric: cfg.Criterion.Name(), Group: groups[i].Name, Err: err}
+			name := groups[i].Name
+			if groups[i].Kind == Stream {
+				name += " (member " + c.Group.Layer.Name + ")"
+			}
+			return nil, &ScoreError{Metric: cfg.Criterion.Name(), Group: name, Err: err}
 		}
-		scores[i] = s
+		if scores[i] == nil {
+			scores[i] = make([]float64, len(s))
+		}
+		for k, v := range s {
+			scores[i][k] += v
+		}
+		count[i]++
+	}
+	for i, grp := range groups {
+		if grp.Kind == Stream && cfg.Options.Reduce != "sum" {
+			for k := range scores[i] {
+				scores[i][k] /= float64(count[i])
+			}
+		}
 	}
 	return scores, nil
 }

@@ -315,3 +315,29 @@ func TestNativeCriteriaByHand(t *testing.T) {
 	// taylor: channel 0: |1+2+2+4| = 9 and |-1| = 1 -> 5; channel 1: |-2| = 2 and 0 -> 1.
 	check("taylor", []float64{5, 1})
 }
+
+// Coupled residual pruning runs end to end with every reduction, shrinking
+// each stream by the schedule's ratio.
+func TestResidualStreams(t *testing.T) {
+	g := randomModel(t, "resnet20", models.Options{}, 12)
+	d := synthetic(g, 20, 10, 12)
+	for _, red := range []string{"mean", "sum"} {
+		out, _, err := Run(g, d, nil, Config{Criterion: mustCriterion(t, "fdr"), Schedule: mustSchedule(t, "uniform:0.25", 0),
+			Sample: Sample{Size: 20}, Options: Options{Residual: true, Reduce: red}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := map[string]int{}
+		gs, _ := Groups(out, Options{Residual: true})
+		for _, grp := range gs {
+			w[grp.Name] = grp.Channels
+		}
+		if w["stream:layer1.0.add"] != 12 || w["stream:layer2.0.add"] != 24 || w["stream:layer3.0.add"] != 48 || w["layer1.0.conv1"] != 12 {
+			t.Errorf("%s: widths %v", red, w)
+		}
+	}
+	if _, _, err := Run(g, d, nil, Config{Criterion: mustCriterion(t, "l1"), Schedule: mustSchedule(t, "uniform:0.25", 0),
+		Options: Options{Residual: true, Reduce: "max"}}); err == nil {
+		t.Error("reduction max accepted")
+	}
+}

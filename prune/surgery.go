@@ -82,7 +82,26 @@ func planSpec(g *nn.Graph, plan Plan, o Options) (nn.Spec, *surgeon, error) {
 	if err := plan.check(groups); err != nil {
 		return nn.Spec{}, nil, err
 	}
-	s := &surgeon{g: g, plan: plan, keep: map[string][]int{}, cols: map[string][]int{}, rename: map[string]string{}}
+	s := &surgeon{g: g, plan: plan, keep: map[string][]int{}, cols: map[string][]int{}, rename: map[string]string{}, out: map[string][]int{}}
+	// Which output channels each writer keeps: an Output group's producer,
+	// or every conv and shortcut writing into a pruned stream.
+	for _, grp := range groups {
+		k, ok := plan[grp.Name]
+		if !ok {
+			continue
+		}
+		switch grp.Kind {
+		case Output:
+			s.out[grp.Layer.Name] = k
+		case Stream:
+			for _, m := range grp.Members {
+				s.out[m.Layer.Name] = k
+			}
+			for _, sc := range grp.Shortcuts {
+				s.out[sc.Name] = k
+			}
+		}
+	}
 	spec := nn.Spec{Arch: g.Arch, Input: g.Input().Shape}
 	for _, n := range g.Nodes[1:] {
 		specs, err := s.node(n)
@@ -103,6 +122,7 @@ type surgeon struct {
 	keep   map[string][]int
 	cols   map[string][]int
 	rename map[string]string // input rewiring: conv name -> inserted select
+	out    map[string][]int  // writers' kept output channels, from the plan
 }
 
 func (s *surgeon) inputNames(n *nn.Node) []string {
@@ -153,7 +173,7 @@ func (s *surgeon) node(n *nn.Node) ([]nn.NodeSpec, error) {
 			cfg.InC = len(cols)
 		}
 		s.cols[n.Name] = cols
-		if k, ok := s.plan[n.Name]; ok {
+		if k, ok := s.out[n.Name]; ok {
 			cfg.OutC = len(k)
 			s.keep[n.Name] = k
 		}
@@ -164,7 +184,7 @@ func (s *surgeon) node(n *nn.Node) ([]nn.NodeSpec, error) {
 			cfg.In = len(in)
 		}
 		s.cols[n.Name] = in
-		if k, ok := s.plan[n.Name]; ok {
+		if k, ok := s.out[n.Name]; ok {
 			cfg.Out = len(k)
 			s.keep[n.Name] = k
 		}
@@ -195,10 +215,34 @@ func (s *surgeon) node(n *nn.Node) ([]nn.NodeSpec, error) {
 		}
 		s.keep[n.Name] = in
 	case *nn.ShortcutA:
-		if in != nil {
-			return nil, fmt.Errorf("option-A shortcuts keep the residual stream whole; its channels cannot be pruned")
+		// Input channel c lands on output channel Target(c); kept inputs
+		// whose target is kept land on its new position, the rest drop.
+		out, hasOut := s.out[n.Name]
+		if in == nil && !hasOut {
+			spec.Config = mustJSON(l.Cfg)
+			break
 		}
-		spec.Config = mustJSON(l.Cfg)
+		if in == nil {
+			in = seq(l.Cfg.In)
+		}
+		if !hasOut {
+			out = seq(l.Cfg.Out)
+		}
+		pos := map[int]int{}
+		for i, c := range out {
+			pos[c] = i
+		}
+		cfg := nn.ShortcutAConfig{In: len(in), Out: len(out), Stride: l.Cfg.Stride, Map: make([]int, len(in))}
+		for i, c := range in {
+			cfg.Map[i] = -1
+			if p, ok := pos[l.Target(c)]; ok && l.Target(c) >= 0 {
+				cfg.Map[i] = p
+			}
+		}
+		if hasOut {
+			s.keep[n.Name] = out
+		}
+		spec.Config = mustJSON(cfg)
 	case *nn.Select:
 		cfg := nn.SelectConfig{In: l.Cfg.In, Index: l.Cfg.Index}
 		if in != nil {

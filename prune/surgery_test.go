@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -86,6 +87,10 @@ func mask(g *nn.Graph, groups []*Group, plan Plan) {
 					bn := grp.Norm.Layer.(*nn.BatchNorm)
 					bn.Gamma.Value.Data[c], bn.Beta.Value.Data[c] = 0, 0
 				}
+			case Stream:
+				for _, m := range grp.Members {
+					mask(g, []*Group{m}, Plan{m.Name: keep})
+				}
 			case Input:
 				l := grp.Layer.Layer.(*nn.Conv2d)
 				k2 := l.Cfg.Kernel * l.Cfg.Kernel
@@ -93,6 +98,36 @@ func mask(g *nn.Graph, groups []*Group, plan Plan) {
 					clear(l.Weight.Value.Data[(o*l.Cfg.InC+c)*k2 : (o*l.Cfg.InC+c+1)*k2])
 				}
 			}
+		}
+	}
+}
+
+// maskShortcuts makes the option-A shortcuts writing into pruned streams
+// drop what they would copy into removed channels.
+func maskShortcuts(g *nn.Graph, groups []*Group, plan Plan) {
+	for _, grp := range groups {
+		keep, ok := plan[grp.Name]
+		if !ok || grp.Kind != Stream {
+			continue
+		}
+		kept := map[int]bool{}
+		for _, c := range keep {
+			kept[c] = true
+		}
+		for _, sc := range grp.Shortcuts {
+			l := sc.Layer.(*nn.ShortcutA)
+			m := make([]int, l.Cfg.In)
+			for c := range m {
+				m[c] = l.Target(c)
+				if !kept[m[c]] {
+					m[c] = -1
+				}
+			}
+			nl, err := nn.NewShortcutA(nn.ShortcutAConfig{In: l.Cfg.In, Out: l.Cfg.Out, Stride: l.Cfg.Stride, Map: m})
+			if err != nil {
+				panic(err)
+			}
+			sc.Layer = nl
 		}
 	}
 }
@@ -128,32 +163,37 @@ func maxAbsDiff(a, b []float32) float64 {
 // after a second round of pruning on the pruned model.
 func TestSurgeryEqualsMasking(t *testing.T) {
 	cases := []struct {
-		name string
-		o    models.Options
+		name     string
+		o        models.Options
+		residual bool
 	}{
-		{"lenet5", models.Options{}},
-		{"vgg16", models.Options{Width: 0.25}},
-		{"resnet56", models.Options{}},
-		{"resnet20", models.Options{Shortcut: "B"}},
+		{"lenet5", models.Options{}, false},
+		{"vgg16", models.Options{Width: 0.25}, false},
+		{"resnet56", models.Options{}, false},
+		{"resnet20", models.Options{Shortcut: "B"}, false},
+		{"resnet20", models.Options{}, true},               // coupled residual streams, option A
+		{"resnet20", models.Options{Shortcut: "B"}, true}, // and option B
 	}
 	for i, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-%s-residual=%v", tc.name, tc.o.Shortcut, tc.residual), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(i), 9))
 			g := randomModel(t, tc.name, tc.o, uint64(i))
 			x := randomInput(g, 3, uint64(i))
 			for round := 0; round < 2; round++ {
-				groups, _ := Groups(g, Options{})
+				opt := Options{Residual: tc.residual}
+				groups, _ := Groups(g, opt)
 				if len(groups) == 0 {
 					t.Fatal("no prunable groups")
 				}
 				plan := randomPlan(groups, rng)
-				pruned, err := Apply(g, plan, Options{})
+				pruned, err := Apply(g, plan, opt)
 				if err != nil {
 					t.Fatal(err)
 				}
 				masked := g.Clone()
-				mgroups, _ := Groups(masked, Options{})
+				mgroups, _ := Groups(masked, opt)
 				mask(masked, mgroups, plan)
+				maskShortcuts(masked, mgroups, plan)
 				want := forward(masked, x)
 				got := forward(pruned, x)
 				t.Logf("round %d: max abs output %g, diff %g", round, maxAbs(want), maxAbsDiff(got, want))
@@ -225,6 +265,25 @@ func TestGroupsOfStandardModels(t *testing.T) {
 	gs, _ = Groups(r20, Options{NoBlockInputs: true})
 	if len(gs) != 9 {
 		t.Errorf("resnet20 without block inputs has %d groups, want 9", len(gs))
+	}
+	gs, _ = Groups(r20, Options{Residual: true})
+	var streams []string
+	for _, grp := range gs {
+		if grp.Kind == Stream {
+			var ms []string
+			for _, m := range grp.Members {
+				ms = append(ms, m.Layer.Name+"@"+m.Tap.Name)
+			}
+			streams = append(streams, fmt.Sprintf("%s(%d): %s +%d shortcuts", grp.Name, grp.Channels, strings.Join(ms, " "), len(grp.Shortcuts)))
+		}
+	}
+	want := []string{
+		"stream:layer1.0.add(16): conv1@relu layer1.0.conv2@layer1.0.relu2 layer1.1.conv2@layer1.1.relu2 layer1.2.conv2@layer1.2.relu2 +0 shortcuts",
+		"stream:layer2.0.add(32): layer2.0.conv2@layer2.0.relu2 layer2.1.conv2@layer2.1.relu2 layer2.2.conv2@layer2.2.relu2 +1 shortcuts",
+		"stream:layer3.0.add(64): layer3.0.conv2@layer3.0.relu2 layer3.1.conv2@layer3.1.relu2 layer3.2.conv2@layer3.2.relu2 +1 shortcuts",
+	}
+	if len(gs) != 12 || strings.Join(streams, "\n") != strings.Join(want, "\n") {
+		t.Errorf("resnet20 residual groups (%d):\n%s\nwant\n%s", len(gs), strings.Join(streams, "\n"), strings.Join(want, "\n"))
 	}
 }
 

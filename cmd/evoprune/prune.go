@@ -21,7 +21,8 @@ func newPruneCmd() *cobra.Command {
 		steps, ftEpochs, ftSteps, sampleSize, batch          int
 		lr, minKeep                                          float64
 		seed, sampleSeed                                     uint64
-		noBlockInputs, asJSON                                bool
+		noBlockInputs, residual, asJSON                      bool
+		reduce                                               string
 		df                                                   dataFlags
 	)
 	cmd := &cobra.Command{
@@ -114,7 +115,7 @@ Nothing is written unless the whole run succeeds.`,
 			}
 			cfg := prune.Config{Criterion: crit, Schedule: sched, Mode: prune.Mode(mode), Seed: seed,
 				Sample:   prune.Sample{Size: sampleSize, Seed: sampleSeed},
-				Options:  prune.Options{Tap: tp, NoBlockInputs: noBlockInputs},
+				Options:  prune.Options{Tap: tp, NoBlockInputs: noBlockInputs, Residual: residual, Reduce: reduce},
 				FineTune: ft, Progress: os.Stderr}
 			fmt.Fprintf(os.Stderr, "pruning %s (%s params, %s MACs) with %s, schedule %s, %d scoring images, fine-tune %s\n",
 				modelPath, commas(g.NumParams()), commas(g.MACs()), crit.Name(), sched, min(max(sampleSize, 1), trainSet.N), budgetText(ftEpochs, ftSteps))
@@ -161,6 +162,8 @@ Nothing is written unless the whole run succeeds.`,
 	f.StringVar(&mode, "mode", "auto", "auto, one-pass (all layers scored on one model) or sequential (layer after layer)")
 	f.StringVar(&tap, "tap", "auto", "feature maps that stand for a layer: auto, input (what the next layer reads) or norm (after BN / its pool)")
 	f.BoolVar(&noBlockInputs, "no-block-inputs", false, "ResNets: do not prune the residual-stream channels a block's first conv reads")
+	f.BoolVar(&residual, "residual", false, "ResNets: prune each residual stream as one coupled group (instead of block inputs)")
+	f.StringVar(&reduce, "reduce", "mean", "--residual: how the stream's writers' scores combine: mean or sum")
 	f.Float64Var(&minKeep, "min-keep", 0.1, "global schedules: fraction of its channels every layer keeps")
 	f.StringVar(&out, "out", "", "where to write the pruned model")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
