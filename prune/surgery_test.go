@@ -171,7 +171,7 @@ func TestSurgeryEqualsMasking(t *testing.T) {
 		{"vgg16", models.Options{Width: 0.25}, false},
 		{"resnet56", models.Options{}, false},
 		{"resnet20", models.Options{Shortcut: "B"}, false},
-		{"resnet20", models.Options{}, true},               // coupled residual streams, option A
+		{"resnet20", models.Options{}, true},              // coupled residual streams, option A
 		{"resnet20", models.Options{Shortcut: "B"}, true}, // and option B
 	}
 	for i, tc := range cases {
