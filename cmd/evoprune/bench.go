@@ -30,6 +30,7 @@ func newBenchCmd() *cobra.Command {
 		},
 	}
 	cmd.AddCommand(newBenchSpeedCmd(), newBenchSpeedChildCmd())
+	cmd.AddCommand(newBenchLeaderboardCmds()...)
 	return cmd
 }
 

@@ -70,6 +70,7 @@ pruning functions, and evolves such functions with genetic programming
 	root.AddCommand(newImportCmd())
 	root.AddCommand(newModelsCmd(), newTrainCmd(), newEvalCmd(), newMetricCmd(), newBenchCmd(), newVersionCmd())
 	root.AddCommand(newPruneCmd(), newInfoCmd(), newEvolveCmd())
+	root.AddCommand(newTransferCmd())
 	root.AddCommand(newWorkerCmd())
 	return root
 }
