@@ -294,37 +294,57 @@ func foldBN(outC int, w, b []float32, bn *nn.BatchNorm) (fw, fb []float32) {
 }
 
 // shortcutA writes the option-A shortcut as Slice (keep every Stride-th
-// row and column, from the first) and Pad (zero channels before and after).
+// row and column, from the first) and Pad (zero channels before and
+// after). A shortcut with a channel map becomes Slice, Pad (one zero
+// channel after the input's) and Gather (each output channel picks its
+// input channel, or the zero one).
 func (e *exporter) shortcutA(n *nn.Node, l *nn.ShortcutA, last bool) {
 	x := e.in(n, 0)
 	c := l.Cfg
-	front := l.Front()
-	back := c.Out - c.In - front
-	if c.Stride == 1 && c.Out == c.In {
+	if c.Map == nil && c.Stride == 1 && c.Out == c.In {
 		e.add("Identity", n.Name, []string{x}, []string{e.outName(n, last)})
 		return
 	}
+	var pads []int64
+	if c.Map != nil {
+		pads = []int64{0, 0, 0, 0, 0, 1, 0, 0}
+	} else if c.Out > c.In {
+		front := l.Front()
+		pads = []int64{0, int64(front), 0, 0, 0, int64(c.Out - c.In - front), 0, 0}
+	}
 	if c.Stride > 1 {
-		sliced := n.Name + "/subsampled"
-		name := n.Name
-		if c.Out > c.In {
-			name = n.Name + "/subsample"
-		} else {
-			sliced = e.outName(n, last)
+		name, out := n.Name, e.outName(n, last)
+		if pads != nil {
+			name, out = n.Name+"/subsample", n.Name+"/subsampled"
 		}
 		e.add("Slice", name, []string{x,
 			e.initInt64(n.Name+".starts", []int64{0, 0}),
 			e.initInt64(n.Name+".ends", []int64{math.MaxInt64, math.MaxInt64}),
 			e.initInt64(n.Name+".axes", []int64{2, 3}),
 			e.initInt64(n.Name+".steps", []int64{int64(c.Stride), int64(c.Stride)})},
-			[]string{sliced})
-		x = sliced
+			[]string{out})
+		x = out
 	}
-	if c.Out > c.In {
-		e.add("Pad", n.Name, []string{x,
-			e.initInt64(n.Name+".pads", []int64{0, int64(front), 0, 0, 0, int64(back), 0, 0})},
-			[]string{e.outName(n, last)}, attrString("mode", "constant"))
+	if c.Map == nil {
+		if pads != nil {
+			e.add("Pad", n.Name, []string{x, e.initInt64(n.Name+".pads", pads)},
+				[]string{e.outName(n, last)}, attrString("mode", "constant"))
+		}
+		return
 	}
+	padded := n.Name + "/padded"
+	e.add("Pad", n.Name+"/zero", []string{x, e.initInt64(n.Name+".pads", pads)}, []string{padded}, attrString("mode", "constant"))
+	idx := make([]int64, c.Out)
+	for o := range idx {
+		idx[o] = int64(c.In) // the zero channel
+	}
+	for in, o := range c.Map {
+		if o >= 0 {
+			idx[o] = int64(in)
+		}
+	}
+	e.add("Gather", n.Name, []string{padded, e.initInt64(n.Name+".index", idx)},
+		[]string{e.outName(n, last)}, attrInt("axis", 1))
 }
 
 func poolAttrs(c nn.PoolConfig) []*onnxpb.AttributeProto {

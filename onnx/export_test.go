@@ -14,8 +14,8 @@ import (
 func mo(seed uint64) models.Options { return models.Options{Seed: seed} }
 
 // mixedGraph uses every exported layer kind, including those the stock
-// models lack: select, padded average pooling, dropout, a strided option-A
-// shortcut, and BatchNorm on a vector.
+// models lack: select, padded average pooling, dropout, strided option-A
+// shortcuts (plain and with a channel map), and BatchNorm on a vector.
 func mixedGraph() (*nn.Graph, error) {
 	g := nn.NewGraph("mixed", 3, 16, 16)
 	must := func(l nn.Layer, err error) nn.Layer {
@@ -38,10 +38,15 @@ func mixedGraph() (*nn.Graph, error) {
 	m := g.Add("maxpool", must(nn.NewMaxPool2d(nn.PoolConfig{Kernel: 3, Stride: 2, Pad: 1})), y)
 	m = g.Add("conv3", conv(8, 12, 3, 1, 1, false), m)
 	z := g.Add("add2", &nn.Add{}, s, m)
+	// A pruned residual stream: input channels land elsewhere or vanish.
+	r := g.Add("shortcut2", must(nn.NewShortcutA(nn.ShortcutAConfig{In: 12, Out: 10, Stride: 2,
+		Map: []int{3, -1, 0, 9, 1, 2, -1, 8, 4, -1, 6, 5}})), z)
+	q := g.Add("conv4", conv(12, 10, 1, 2, 0, false), z)
+	z = g.Add("add3", &nn.Add{}, r, q)
 	z = g.Add("relu2", &nn.ReLU{}, z)
 	z = g.Add("gap", &nn.GlobalAvgPool{}, z)
 	z = g.Add("dropout", must(nn.NewDropout(nn.DropoutConfig{P: 0.3})), z)
-	z = g.Add("fc", must(nn.NewLinear(nn.LinearConfig{In: 12, Out: 7, Bias: true})), z)
+	z = g.Add("fc", must(nn.NewLinear(nn.LinearConfig{In: 10, Out: 7, Bias: true})), z)
 	g.Add("bn_fc", must(nn.NewBatchNorm(nn.BatchNormConfig{C: 7})), z)
 	if g.Err() == nil {
 		models.Init(g, 4)
@@ -138,7 +143,8 @@ func TestExportStructure(t *testing.T) {
 		ops = append(ops, n.GetOpType())
 		nodes[n.GetName()] = n
 	}
-	want := "Conv BatchNormalization Relu Gather Conv Add AveragePool Slice Pad MaxPool Conv Add Relu GlobalAveragePool Flatten Dropout Gemm BatchNormalization"
+	want := "Conv BatchNormalization Relu Gather Conv Add AveragePool Slice Pad MaxPool Conv Add " +
+		"Slice Pad Gather Conv Add Relu GlobalAveragePool Flatten Dropout Gemm BatchNormalization"
 	if got := strings.Join(ops, " "); got != want {
 		t.Fatalf("operators\n %s\nwant\n %s", got, want)
 	}
@@ -189,8 +195,17 @@ func TestExportStructure(t *testing.T) {
 	if pad.GetOpType() != "Pad" || !eqI(int64s(t, m, pad.GetInput()[1]), 0, 2, 0, 0, 0, 2, 0, 0) || string(attr(pad, "mode").GetS()) != "constant" {
 		t.Errorf("shortcut pad %v", pad)
 	}
+	// The mapped shortcut: one zero channel after the 12 inputs (index 12),
+	// then output o takes the input c with map[c] = o.
+	if z := nodes["shortcut2/zero"]; !eqI(int64s(t, m, z.GetInput()[1]), 0, 0, 0, 0, 0, 1, 0, 0) {
+		t.Errorf("mapped shortcut pad %v", z)
+	}
+	if gm := nodes["shortcut2"]; gm.GetOpType() != "Gather" || attr(gm, "axis").GetI() != 1 ||
+		!eqI(int64s(t, m, gm.GetInput()[1]), 2, 4, 5, 0, 8, 11, 10, 12, 7, 3) || gm.GetInput()[0] != nodes["shortcut2/zero"].GetOutput()[0] {
+		t.Errorf("mapped shortcut gather %v", gm)
+	}
 	gemm := nodes["fc"]
-	if attr(gemm, "transB").GetI() != 1 || attr(gemm, "transA").GetI() != 0 || !eqI(initializer(m, "fc.weight").GetDims(), 7, 12) {
+	if attr(gemm, "transB").GetI() != 1 || attr(gemm, "transA").GetI() != 0 || !eqI(initializer(m, "fc.weight").GetDims(), 7, 10) {
 		t.Errorf("fc %v", gemm)
 	}
 	if f := nodes["gap/flatten"]; f == nil || attr(f, "axis").GetI() != 1 || f.GetInput()[0] != nodes["gap"].GetOutput()[0] {

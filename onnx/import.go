@@ -20,6 +20,12 @@ type ImportOptions struct {
 	// InputShape is the per-sample input shape ([C H W] or [F]) to use
 	// when the file leaves it symbolic.
 	InputShape []int
+	// RestoreBN puts a BatchNorm after every convolution that no BatchNorm
+	// follows, taking over the convolution's bias: in inference the model
+	// computes the same function, and in training the normalisation that
+	// an exporter folded away is back (fine-tuning such a model without it
+	// needs a much smaller learning rate).
+	RestoreBN bool
 }
 
 // ReadFile imports the ONNX model stored at path. Every error names the
@@ -113,7 +119,7 @@ func FromModel(m *onnxpb.ModelProto, opts ImportOptions) (*nn.Graph, error) {
 	if err := im.run(m, gp, opts); err != nil {
 		return nil, err
 	}
-	return im.build(archName(m, gp, opts))
+	return im.build(archName(m, gp, opts), opts.RestoreBN)
 }
 
 func archName(m *onnxpb.ModelProto, gp *onnxpb.GraphProto, opts ImportOptions) string {
@@ -1165,6 +1171,9 @@ func (im *importer) gather(i int, n *onnxpb.NodeProto, a attrs) error {
 	if len(idx.dims) != 1 {
 		return fmt.Errorf("Gather indices %q must be 1-D, got dims %v", idx.name, idx.dims)
 	}
+	if ok, err := im.gatherShortcut(i, n, x, ii); ok || err != nil {
+		return err
+	}
 	c := x.shape[0]
 	index := make([]int, len(ii))
 	for k, v := range ii {
@@ -1182,6 +1191,61 @@ func (im *importer) gather(i int, n *onnxpb.NodeProto, a attrs) error {
 	}
 	shape := append([]int{len(index)}, x.shape[1:]...)
 	return im.layerOut(i, n, "", l, shape, x)
+}
+
+// gatherShortcut folds a channel Gather into the option-A shortcut whose
+// output it alone reads, giving the shortcut a channel map: input channel
+// c lands on output o where the Gather picks c's channel, and outputs that
+// pick a zero channel stay zero. evoprune exports mapped shortcuts so.
+func (im *importer) gatherShortcut(i int, n *onnxpb.NodeProto, x *value, idx []int64) (bool, error) {
+	if x.pending() || x.n.layer == nil {
+		return false, nil
+	}
+	sc, ok := x.n.layer.(*nn.ShortcutA)
+	name := x.n.onnx
+	if !ok || n.GetInput()[0] != name || im.uses[name] != 1 || im.outputs[name] || x.n.uses != 0 {
+		return false, nil
+	}
+	cfg := sc.Cfg
+	inv := make([]int, cfg.Out) // shortcut output channel -> input channel
+	for k := range inv {
+		inv[k] = -1
+	}
+	for c := 0; c < cfg.In; c++ {
+		if t := sc.Target(c); t >= 0 {
+			inv[t] = c
+		}
+	}
+	m := make([]int, cfg.In)
+	for c := range m {
+		m[c] = -1
+	}
+	for o, j := range idx {
+		if j < 0 {
+			j += int64(cfg.Out)
+		}
+		if j < 0 || j >= int64(cfg.Out) {
+			return true, fmt.Errorf("index %d out of range for %d channels", idx[o], cfg.Out)
+		}
+		c := inv[j]
+		if c < 0 {
+			continue // a zero channel
+		}
+		if m[c] >= 0 {
+			return true, fmt.Errorf("Gather copies channel %d twice, which no evoprune layer does", j)
+		}
+		m[c] = o
+	}
+	l, err := nn.NewShortcutA(nn.ShortcutAConfig{In: cfg.In, Out: len(idx), Stride: cfg.Stride, Map: m})
+	if err != nil {
+		return true, err
+	}
+	shape, err := l.OutShape([][]int{x.n.inputs[0].shape})
+	if err != nil {
+		return true, err
+	}
+	x.n.layer, x.n.shape, x.n.name, x.n.onnx = l, shape, im.nodeName(i, n, ""), n.GetOutput()[0]
+	return true, im.setOut(n, &value{n: x.n, shape: append([]int{len(idx)}, x.shape[1:]...)})
 }
 
 func (im *importer) dropout(i int, n *onnxpb.NodeProto, a attrs) error {
@@ -1256,7 +1320,7 @@ func equalInts(a, b []int) bool {
 }
 
 // build assembles the graph from the nodes the output depends on.
-func (im *importer) build(arch string) (*nn.Graph, error) {
+func (im *importer) build(arch string, restoreBN bool) (*nn.Graph, error) {
 	keep := map[*irNode]bool{im.out: true}
 	for k := len(im.nodes) - 1; k >= 0; k-- {
 		if n := im.nodes[k]; keep[n] {
@@ -1264,6 +1328,10 @@ func (im *importer) build(arch string) (*nn.Graph, error) {
 				keep[in] = true
 			}
 		}
+	}
+	restore := map[*irNode]bool{}
+	if restoreBN {
+		restore = im.convsWithoutBN(keep)
 	}
 	g := nn.NewGraph(arch, im.input.shape...)
 	nodes := map[*irNode]*nn.Node{im.input: g.Input()}
@@ -1275,7 +1343,21 @@ func (im *importer) build(arch string) (*nn.Graph, error) {
 		for k, in := range n.inputs {
 			ins[k] = nodes[in]
 		}
-		nodes[n] = g.Add(n.name, n.layer, ins...)
+		if restore[n] {
+			conv, bn, err := splitBias(n.layer.(*nn.Conv2d))
+			if err != nil {
+				return nil, err
+			}
+			x := g.Add(n.name, conv, ins...)
+			name := n.name + "_bn"
+			for k := 2; im.used[name]; k++ {
+				name = fmt.Sprintf("%s_bn%d", n.name, k)
+			}
+			im.used[name] = true
+			nodes[n] = g.Add(name, bn, x)
+		} else {
+			nodes[n] = g.Add(n.name, n.layer, ins...)
+		}
 		if err := g.Err(); err != nil {
 			return nil, err
 		}
@@ -1284,4 +1366,46 @@ func (im *importer) build(arch string) (*nn.Graph, error) {
 		return nil, fmt.Errorf("internal error: the output node %q is not last", im.out.name)
 	}
 	return g, nil
+}
+
+// convsWithoutBN returns the kept convolutions that no BatchNorm reads.
+func (im *importer) convsWithoutBN(keep map[*irNode]bool) map[*irNode]bool {
+	hasBN := map[*irNode]bool{}
+	for _, n := range im.nodes {
+		if _, ok := n.layer.(*nn.BatchNorm); ok && keep[n] {
+			hasBN[n.inputs[0]] = true
+		}
+	}
+	out := map[*irNode]bool{}
+	for _, n := range im.nodes {
+		if _, ok := n.layer.(*nn.Conv2d); ok && keep[n] && !hasBN[n] {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// splitBias returns a bias-free copy of c and a BatchNorm that adds c's
+// bias: gamma 1, running mean 0 and running variance 1-eps, so that in
+// inference it is exactly x -> x + bias (up to rounding).
+func splitBias(c *nn.Conv2d) (nn.Layer, nn.Layer, error) {
+	cfg := c.Cfg
+	cfg.Bias = false
+	l, err := nn.NewConv2d(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	copy(l.(*nn.Conv2d).Weight.Value.Data, c.Weight.Value.Data)
+	b, err := nn.NewBatchNorm(nn.BatchNormConfig{C: cfg.OutC})
+	if err != nil {
+		return nil, nil, err
+	}
+	bn := b.(*nn.BatchNorm)
+	for i := range bn.RunningVar.Value.Data {
+		bn.RunningVar.Value.Data[i] = float32(1 - bn.Cfg.Eps)
+	}
+	if c.B != nil {
+		copy(bn.Beta.Value.Data, c.B.Value.Data)
+	}
+	return l, b, nil
 }

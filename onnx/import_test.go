@@ -177,7 +177,7 @@ func TestImportTorchStyle(t *testing.T) {
 	if got := strings.Join(kinds, " "); got != want {
 		t.Fatalf("layers %q, want %q", got, want)
 	}
-	if sc := g.Nodes[3].Layer.(*nn.ShortcutA).Cfg; sc != (nn.ShortcutAConfig{In: 2, Out: 4, Stride: 2}) {
+	if sc := g.Nodes[3].Layer.(*nn.ShortcutA).Cfg; sc.In != 2 || sc.Out != 4 || sc.Stride != 2 || sc.Map != nil {
 		t.Errorf("shortcut %+v", sc)
 	}
 	if lin := g.Output().Layer.(*nn.Linear); lin.B == nil || g.Output().Name != "fc/MatMul" {
@@ -374,4 +374,46 @@ func FuzzImport(f *testing.F) {
 		x := tensor.New(append([]int{1}, g.Input().Shape...)...)
 		g.Forward(&nn.Context{}, x)
 	})
+}
+
+// RestoreBN puts a BatchNorm after each convolution without one: the same
+// function in inference, BatchNorm's parameters trainable again.
+func TestImportRestoreBN(t *testing.T) {
+	data := torchStyle().bytes(t, "/fc/Add_out")
+	plain, err := Import(data, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Import(data, ImportOptions{RestoreBN: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := g.Node("conv1/Conv")
+	if conv == nil || conv.Layer.(*nn.Conv2d).B != nil {
+		t.Fatalf("conv keeps its bias or is missing: %v", conv)
+	}
+	bn, ok := g.Consumers(conv)[0].Layer.(*nn.BatchNorm)
+	if !ok || bn.Beta.Value.Data[0] != 0.05 || bn.Beta.Value.Data[1] != -0.1 {
+		t.Fatalf("no BatchNorm carrying the bias after the conv")
+	}
+	x := randomInput(2, 3, 1, 4, 4)
+	if e := relErr(forward(g, x), forward(plain, x)); e > 1e-6 {
+		t.Errorf("restored BatchNorm changes the output by %g", e)
+	}
+	if len(g.Nodes) != len(plain.Nodes)+1 {
+		t.Errorf("%d nodes, want %d", len(g.Nodes), len(plain.Nodes)+1)
+	}
+	// A model that has its BatchNorms keeps them and gains none.
+	r20 := build(t, "resnet20", mo(1))
+	b, err := Marshal(r20, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Import(b, ImportOptions{RestoreBN: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if specJSON(t, h) != specJSON(t, r20) {
+		t.Errorf("RestoreBN changed a model that has its BatchNorms")
+	}
 }

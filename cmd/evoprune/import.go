@@ -16,7 +16,7 @@ import (
 func newImportCmd() *cobra.Command {
 	var (
 		in, out, arch, dataset, inputShape string
-		asJSON                             bool
+		asJSON, restoreBN                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "import",
@@ -30,16 +30,19 @@ the shape arithmetic PyTorch emits for x.view(x.size(0), -1). Any other
 operator is an error that lists every offending node.
 
 Record the dataset with --dataset so that "evoprune eval" and training know
-what the model is for.`,
+what the model is for. PyTorch folds BatchNorm into the convolutions by
+default; --restore-bn puts it back (same outputs in inference), which lets
+fine-tuning use the usual learning rates.`,
 		Example: `  evoprune import --onnx resnet20.onnx --out r20.safetensors --dataset cifar10
   evoprune eval --model r20.safetensors --data-dir ../shared/data
+  evoprune import --onnx torch-r20.onnx --restore-bn --dataset cifar10 --out r20-bn.safetensors
   evoprune import --onnx net.onnx --input-shape 3,32,32 --out net.safetensors --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if in == "" || out == "" {
 				return usagef("--onnx and --out are required")
 			}
-			opts := onnx.ImportOptions{Arch: arch}
+			opts := onnx.ImportOptions{Arch: arch, RestoreBN: restoreBN}
 			if inputShape != "" {
 				for _, p := range strings.Split(inputShape, ",") {
 					d, err := strconv.Atoi(strings.TrimSpace(p))
@@ -80,6 +83,7 @@ what the model is for.`,
 	f.StringVar(&arch, "arch", "", "architecture name to record (default: from the file)")
 	f.StringVar(&dataset, "dataset", "", "dataset the model is for (mnist, cifar10, cifar100), recorded for eval and training")
 	f.StringVar(&inputShape, "input-shape", "", "per-sample input shape C,H,W when the file leaves it symbolic")
+	f.BoolVar(&restoreBN, "restore-bn", false, "put a BatchNorm (carrying the bias) after every convolution without one, e.g. where the exporter folded it, so fine-tuning normalises again")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -141,8 +141,8 @@ func load(spec string, seed uint64) (*nn.Graph, string, error) {
 
 // mixed is a small graph that uses every exported layer kind, including
 // the ones the stock models lack: select (Gather), average pooling with
-// padding, option-A shortcut with stride and padding, dropout, and a
-// BatchNorm on a vector.
+// padding, option-A shortcuts with stride and padding and with a channel
+// map, dropout, and a BatchNorm on a vector.
 func mixed() (*nn.Graph, error) {
 	g := nn.NewGraph("mixed", 3, 16, 16)
 	must := func(l nn.Layer, err error) nn.Layer {
@@ -165,10 +165,15 @@ func mixed() (*nn.Graph, error) {
 	m := g.Add("maxpool", must(nn.NewMaxPool2d(nn.PoolConfig{Kernel: 3, Stride: 2, Pad: 1})), y)
 	m = g.Add("conv3", conv(8, 12, 3, 1, 1, false), m)
 	z := g.Add("add2", &nn.Add{}, s, m)
+	// A pruned residual stream: input channels land elsewhere or vanish.
+	r := g.Add("shortcut2", must(nn.NewShortcutA(nn.ShortcutAConfig{In: 12, Out: 10, Stride: 2,
+		Map: []int{3, -1, 0, 9, 1, 2, -1, 8, 4, -1, 6, 5}})), z)
+	q := g.Add("conv4", conv(12, 10, 1, 2, 0, false), z)
+	z = g.Add("add3", &nn.Add{}, r, q)
 	z = g.Add("relu2", &nn.ReLU{}, z)
 	z = g.Add("gap", &nn.GlobalAvgPool{}, z)
 	z = g.Add("dropout", must(nn.NewDropout(nn.DropoutConfig{P: 0.3})), z)
-	z = g.Add("fc", must(nn.NewLinear(nn.LinearConfig{In: 12, Out: 7, Bias: true})), z)
+	z = g.Add("fc", must(nn.NewLinear(nn.LinearConfig{In: 10, Out: 7, Bias: true})), z)
 	g.Add("bn_fc", must(nn.NewBatchNorm(nn.BatchNormConfig{C: 7})), z)
 	return g, g.Err()
 }
