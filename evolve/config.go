@@ -135,7 +135,7 @@ func Preset(name, root string) (*Config, error) {
 	// The screen skips the fine-tuning of functions that leave the network
 	// at chance level or below twice chance right after the first step:
 	// in the LeNet-5 study every hand-made function and random stayed above
-	// 0.32 there (docs/RESULTS.md).
+	// 0.31 there (docs/RESULTS.md).
 	lenet := Task{Name: "lenet5-mnist", Model: "pretrained/lenet5-mnist.safetensors", Dataset: "mnist",
 		Schedule: "preset:lenet5", Sample: 500, FineTuneSteps: 100, ValImages: 2000, ScreenBelow: 0.2}
 	vgg := Task{Name: "vgg16-cifar10", Model: "pretrained/vgg16w05-cifar10.safetensors", Dataset: "cifar10",
