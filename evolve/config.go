@@ -143,7 +143,7 @@ func Preset(name, root string) (*Config, error) {
 	c := &Config{GP: gp.DefaultConfig(), BaseDir: absDir(root), Seed: 1, EvalSeed: 1}
 	switch name {
 	case "demo":
-		c.GP.Generations = 5
+		// The reference population and generations (2 x 7 seeds, 10).
 		c.Tasks = []Task{lenet}
 	case "cpu":
 		c.GP.Population, c.GP.Generations, c.GP.SeedCopies = 20, 10, 2
