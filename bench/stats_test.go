@@ -2,6 +2,8 @@ package bench
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -194,5 +196,14 @@ func TestBuildRanksOnTestAccAndCurves(t *testing.T) {
 	dir := t.TempDir()
 	if err := lb.Save(dir); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range []string{"leaderboard.md", "leaderboard.csv", "leaderboard.json", "curves-c.png"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	csv, _ := os.ReadFile(filepath.Join(dir, "leaderboard.csv"))
+	if !strings.Contains(string(csv), "c@macs:0.3,c,macs:0.3,1,l1,") {
+		t.Errorf("csv:\n%s", csv)
 	}
 }
