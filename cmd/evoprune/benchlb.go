@@ -97,7 +97,7 @@ several schedules) is written when all are done. Same seeds, same numbers.`,
 				}
 			}
 			if outDir == "" {
-				outDir = "bench-results"
+				outDir = defaultBenchDir(taskSpec)
 			}
 			o := bench.Options{Tasks: tasks, Metrics: metrics, Seeds: seeds, Dir: outDir, Workers: workers, Reference: reference,
 				StopAfter: stopAfter, Progress: os.Stderr, Version: version()}
@@ -132,7 +132,7 @@ several schedules) is written when all are done. Same seeds, same numbers.`,
 	f.StringVar(&taskSpec, "tasks", "", "task file, or built-in task names separated by commas")
 	f.StringArrayVar(&metricArgs, "metrics", nil, "metrics separated by ';' (repeatable): names, expressions, RUN/best, RUN/topK")
 	f.IntVar(&seeds, "seeds", 3, "seeds 1..K per (task, metric)")
-	f.StringVar(&outDir, "out", "", "directory for results.jsonl and the leaderboard (default bench-results)")
+	f.StringVar(&outDir, "out", "", "directory for results.jsonl and the leaderboard (default runs/bench-TASKS)")
 	f.IntVar(&workers, "workers", 1, "evaluations run side by side (CPU seconds are measured only with 1)")
 	f.StringVar(&reference, "reference", "", "metric the paired tests compare against (default: each task's best hand-made metric)")
 	f.StringVar(&dataDir, "data-dir", "", "dataset root for tasks that name none")
@@ -190,4 +190,19 @@ func newBenchTasksCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
+}
+
+// defaultBenchDir is runs/bench-TASKS: the same command finds its results
+// again (and resumes), and runs/ is where the checkout keeps run outputs.
+func defaultBenchDir(spec string) string {
+	if st, err := os.Stat(spec); err == nil && !st.IsDir() {
+		spec = strings.TrimSuffix(filepath.Base(spec), filepath.Ext(spec))
+	}
+	slug := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '-'
+	}, spec)
+	return filepath.Join("runs", "bench-"+slug)
 }
