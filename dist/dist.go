@@ -139,18 +139,31 @@ func (a Auth) options() ([]nats.Option, error) {
 // process lives (a coordinator restarting is a pause, not an end), and
 // turns a refused login into an error that says what to check.
 func Connect(url string, a Auth, name string) (*nats.Conn, error) {
+	return ConnectWait(url, a, name, 0)
+}
+
+// ConnectWait is Connect that also waits up to wait for a server that is
+// not up yet (workers started before their coordinator). A refused login
+// is never retried.
+func ConnectWait(url string, a Auth, name string, wait time.Duration) (*nats.Conn, error) {
 	opts, err := a.options()
 	if err != nil {
 		return nil, err
 	}
 	opts = append(opts, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
 		nats.Timeout(5*time.Second))
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
+	deadline := time.Now().Add(wait)
+	for {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil {
+			return nc, nil
+		}
 		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
 			return nil, fmt.Errorf("connect %s: the server refused these credentials (%v): check --token, --creds or --nkey", url, err)
 		}
-		return nil, fmt.Errorf("connect %s: %w", url, err)
+		if !errors.Is(err, nats.ErrNoServers) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("connect %s: %w", url, err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	return nc, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/evoprune/evoprune/dist"
 	"github.com/evoprune/evoprune/evolve"
@@ -17,6 +18,7 @@ func newWorkerCmd() *cobra.Command {
 	var (
 		connect, cacheDir, dataDir string
 		workers, cacheModels       int
+		connectWait                time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -54,7 +56,7 @@ to the evaluations it should run side by side. See docs/DISTRIBUTED.md.`,
 			}
 			host, _ := os.Hostname()
 			name := fmt.Sprintf("%s:%d", host, os.Getpid())
-			nc, err := dist.Connect(connect, authFromFlags(cmd), "evoprune worker "+name)
+			nc, err := dist.ConnectWait(connect, authFromFlags(cmd), "evoprune worker "+name, connectWait)
 			if err != nil {
 				return err
 			}
@@ -75,6 +77,7 @@ to the evaluations it should run side by side. See docs/DISTRIBUTED.md.`,
 	f := cmd.Flags()
 	f.StringVar(&connect, "connect", "", "NATS server URL (nats://HOST:4222, tls://HOST:4222)")
 	f.IntVar(&workers, "workers", 1, "evaluations run side by side")
+	f.DurationVar(&connectWait, "connect-wait", 5*time.Minute, "how long to wait for a server that is not up yet (a wrong token fails at once)")
 	f.StringVar(&cacheDir, "cache-dir", "", "where fetched checkpoints are kept (default: the user cache)")
 	f.StringVar(&dataDir, "data-dir", "", "dataset root for every task (default: the task's data_dir if it exists here, else the standard roots)")
 	f.IntVar(&cacheModels, "cache-models", 8, "fine-tuned models kept in memory for jobs with equal pruning decisions")
