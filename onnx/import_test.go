@@ -417,3 +417,112 @@ func TestImportRestoreBN(t *testing.T) {
 		t.Errorf("RestoreBN changed a model that has its BatchNorms")
 	}
 }
+
+// Older opsets spell arguments as attributes: Pad's pads and value (< 11),
+// Slice's starts/ends/axes (< 10), Squeeze's axes (< 13), Dropout's ratio
+// (< 12). Also Gemm with transB=0, alpha and beta, and a Reshape that names
+// the file's fixed batch size.
+func TestImportOldOpsetAttributes(t *testing.T) {
+	b := newGB(2, 4, 4)
+	b.g.Input[0].Type.GetTensorType().Shape.Dim[0].Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1}
+	x := b.op("Slice", "sub", []string{"x"}, attrInts("starts", 0, 0), attrInts("ends", 1000, 1000), attrInts("axes", 2, 3),
+		// no steps before opset 10: a plain full slice, an identity
+	)
+	x = b.op("Pad", "pad", []string{x}, attrInts("pads", 0, 1, 0, 0, 0, 1, 0, 0), attrString("mode", "constant"),
+		attrFloat("value", 0))
+	x = b.op("GlobalAveragePool", "gap", []string{x})
+	x = b.op("Squeeze", "squeeze", []string{x}, attrInts("axes", 2, 3))
+	x = b.op("Dropout", "drop", []string{x}, attrFloat("ratio", 0.25))
+	// Gemm with B as [In, Out], alpha 2, beta 0.5.
+	w := b.floats("w", []int{4, 2}, 1, 0, 0, 1, 1, 1, -1, 2)
+	c := b.floats("c", []int{1, 2}, 2, -2)
+	x = b.op("Gemm", "fc", []string{x, w, c}, attrFloat("alpha", 2), attrFloat("beta", 0.5))
+	x = b.op("Reshape", "reshape", []string{x, b.ints(1, 2)})
+	m := b.model(x)
+	m.OpsetImport[0].Version = proto.Int64(9)
+	g, err := FromModel(m, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, n := range g.Nodes[1:] {
+		kinds = append(kinds, n.Layer.Kind())
+	}
+	if got := strings.Join(kinds, " "); got != "shortcut_a global_avg_pool dropout linear" {
+		t.Fatalf("layers %q", got)
+	}
+	if d := g.Node("drop").Layer.(*nn.Dropout); d.Cfg.P != 0.25 {
+		t.Errorf("dropout p %g", d.Cfg.P)
+	}
+	// Channels after the pad: 0, the two input means, 0. Output j =
+	// 2*sum_k feat[k]*w[k][j] + 0.5*c[j].
+	in := randomInput(4, 1, 2, 4, 4)
+	got := forward(g, in)
+	mean := func(ch int) float64 {
+		s := 0.0
+		for _, v := range in.Data[ch*16 : ch*16+16] {
+			s += float64(v)
+		}
+		return s / 16
+	}
+	feat := []float64{0, mean(0), mean(1), 0}
+	wv := [][]float64{{1, 0}, {0, 1}, {1, 1}, {-1, 2}}
+	for j, cj := range []float64{2, -2} {
+		want := 0.5 * cj
+		for k := range feat {
+			want += 2 * feat[k] * wv[k][j]
+		}
+		if math.Abs(float64(got[j])-want) > 1e-5 {
+			t.Errorf("output %d = %g, reference %g", j, got[j], want)
+		}
+	}
+}
+
+func TestImportRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		make  func(b *gb) string
+		parts []string
+	}{
+		{"broadcast add", func(b *gb) string {
+			p := b.op("GlobalAveragePool", "gap", []string{"x"})
+			return b.op("Add", "add", []string{"x", p})
+		}, []string{`"add"`, "broadcasting is not supported"}},
+		{"constant add without a layer", func(b *gb) string {
+			return b.op("Add", "add", []string{"x", b.floats("k", []int{1}, 1)})
+		}, []string{"bias of a Conv or MatMul"}},
+		{"reshape to 2-D", func(b *gb) string {
+			return b.op("Reshape", "r", []string{"x", b.ints(0, 2, 16)})
+		}, []string{"only flattening is"}},
+		{"flatten axis 2", func(b *gb) string {
+			return b.op("Flatten", "f", []string{"x"}, attrInt("axis", 2))
+		}, []string{"axis 2"}},
+		{"uneven pads", func(b *gb) string {
+			return b.op("MaxPool", "mp", []string{"x"}, attrInts("kernel_shape", 2, 2), attrInts("pads", 0, 0, 1, 1))
+		}, []string{`"mp"`, "pads [0 0 1 1]"}},
+		{"uneven channel pad", func(b *gb) string {
+			return b.op("Pad", "p", []string{"x", b.ints(0, 2, 0, 0, 0, 1, 0, 0)})
+		}, []string{"2 before and 1 after"}},
+		{"spatial pad", func(b *gb) string {
+			return b.op("Pad", "p", []string{"x", b.ints(0, 0, 1, 1, 0, 0, 1, 1)})
+		}, []string{"only the channel axis"}},
+		{"gather on H", func(b *gb) string {
+			return b.op("Gather", "g", []string{"x", b.ints(0, 1)}, attrInt("axis", 2))
+		}, []string{"only the channel axis"}},
+		{"batch slice", func(b *gb) string {
+			return b.op("Slice", "s", []string{"x", b.ints(0), b.ints(1), b.ints(0)})
+		}, []string{"batch axis"}},
+	} {
+		b := newGB(2, 4, 4)
+		_, err := FromModel(b.model(tc.make(b)), ImportOptions{})
+		if err == nil {
+			t.Errorf("%s: accepted", tc.name)
+			continue
+		}
+		for _, p := range tc.parts {
+			if !strings.Contains(err.Error(), p) {
+				t.Errorf("%s: error %q does not mention %q", tc.name, err, p)
+			}
+		}
+	}
+}
