@@ -425,8 +425,8 @@ func TestImportRestoreBN(t *testing.T) {
 func TestImportOldOpsetAttributes(t *testing.T) {
 	b := newGB(2, 4, 4)
 	b.g.Input[0].Type.GetTensorType().Shape.Dim[0].Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1}
-	x := b.op("Slice", "sub", []string{"x"}, attrInts("starts", 0, 0), attrInts("ends", 1000, 1000), attrInts("axes", 2, 3))// no steps before opset 10: a plain full slice, an identity
-
+	// No steps before opset 10: a full slice, the identity.
+	x := b.op("Slice", "sub", []string{"x"}, attrInts("starts", 0, 0), attrInts("ends", 1000, 1000), attrInts("axes", 2, 3))
 	x = b.op("Pad", "pad", []string{x}, attrInts("pads", 0, 1, 0, 0, 0, 1, 0, 0), attrString("mode", "constant"),
 		attrFloat("value", 0))
 	x = b.op("GlobalAveragePool", "gap", []string{x})
