@@ -31,6 +31,9 @@ type ServerConfig struct {
 // StartServer starts an embedded server and waits until it accepts
 // clients. Shut it down with Shutdown and WaitForShutdown.
 func StartServer(cfg ServerConfig) (*server.Server, error) {
+	if cfg.Token != "" && cfg.NKey != "" {
+		return nil, fmt.Errorf("give --token or --nkey, not both")
+	}
 	host, portStr, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("--serve %q: want HOST:PORT: %w", cfg.Addr, err)
@@ -76,9 +79,6 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 			return nil, fmt.Errorf("--nkey %s: %w", cfg.NKey, err)
 		}
 		opts.Nkeys = []*server.NkeyUser{{Nkey: pub}}
-		if cfg.Token != "" {
-			return nil, fmt.Errorf("give --token or --nkey, not both")
-		}
 	}
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		if cfg.TLSCert == "" || cfg.TLSKey == "" {
