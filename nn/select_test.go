@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/evoprune/evoprune/tensor"
@@ -53,7 +54,7 @@ func TestShortcutAMap(t *testing.T) {
 	x.Data = []float32{1, 2, 3}
 	out := tensor.New(1, 5, 1, 1)
 	l.Forward(&Context{}, []*tensor.Tensor{x}, out)
-	if want := []float32{2, 0, 3, 0, 1}; !equalF32(out.Data, want) {
+	if want := []float32{2, 0, 3, 0, 1}; !slices.Equal(out.Data, want) {
 		t.Fatalf("out = %v, want %v", out.Data, want)
 	}
 	for _, m := range [][]int{{0, 1}, {0, 0, 1}, {0, 1, 5}, {-2, 0, 1}} {
@@ -61,16 +62,4 @@ func TestShortcutAMap(t *testing.T) {
 			t.Errorf("map %v accepted", m)
 		}
 	}
-}
-
-func equalF32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/evoprune/evoprune/data"
+	"github.com/evoprune/evoprune/models"
 	"github.com/spf13/cobra"
 )
 
@@ -49,4 +50,28 @@ func (f *dataFlags) splits(name string) (train, val, test *data.Dataset, err err
 		return nil, nil, nil, err
 	}
 	return train, val, test, nil
+}
+
+// fromCheckpoint completes a verb's data settings from what a checkpoint
+// recorded: its dataset unless one was given, and the validation split it
+// was trained with unless --val-size or --split-seed say otherwise, so that
+// "val" means the same images it was selected on.
+func (f *dataFlags) fromCheckpoint(cmd *cobra.Command, path, dataset string, info models.Info) (string, error) {
+	if dataset == "" {
+		dataset = info.Dataset
+	}
+	if dataset == "" {
+		return "", usagef("--dataset is required: %s records none", path)
+	}
+	if !cmd.Flags().Changed("val-size") {
+		if v, ok := info.Extra["val_size"]; ok {
+			fmt.Sscan(v, &f.valSize)
+		}
+	}
+	if !cmd.Flags().Changed("split-seed") {
+		if v, ok := info.Extra["split_seed"]; ok {
+			fmt.Sscan(v, &f.splitSeed)
+		}
+	}
+	return dataset, nil
 }

@@ -37,21 +37,8 @@ the checkpoint was trained with.`,
 			if arch != "" && arch != g.Arch {
 				return fmt.Errorf("%s holds a %s, not a %s", modelPath, g.Arch, arch)
 			}
-			if dataset == "" {
-				dataset = info.Dataset
-			}
-			if dataset == "" {
-				return usagef("--dataset is required: %s records none", modelPath)
-			}
-			if !cmd.Flags().Changed("val-size") {
-				if v, ok := info.Extra["val_size"]; ok {
-					fmt.Sscan(v, &df.valSize)
-				}
-			}
-			if !cmd.Flags().Changed("split-seed") {
-				if v, ok := info.Extra["split_seed"]; ok {
-					fmt.Sscan(v, &df.splitSeed)
-				}
+			if dataset, err = df.fromCheckpoint(cmd, modelPath, dataset, info); err != nil {
+				return err
 			}
 			var d *data.Dataset
 			switch split {

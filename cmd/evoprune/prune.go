@@ -82,21 +82,8 @@ Nothing is written unless the whole run succeeds.`,
 			if err != nil {
 				return err
 			}
-			if dataset == "" {
-				dataset = info.Dataset
-			}
-			if dataset == "" {
-				return usagef("--dataset is required: %s records none", modelPath)
-			}
-			if !cmd.Flags().Changed("val-size") {
-				if v, ok := info.Extra["val_size"]; ok {
-					fmt.Sscan(v, &df.valSize)
-				}
-			}
-			if !cmd.Flags().Changed("split-seed") {
-				if v, ok := info.Extra["split_seed"]; ok {
-					fmt.Sscan(v, &df.splitSeed)
-				}
+			if dataset, err = df.fromCheckpoint(cmd, modelPath, dataset, info); err != nil {
+				return err
 			}
 			trainSet, valSet, testSet, err := df.splits(dataset)
 			if err != nil {
