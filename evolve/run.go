@@ -3,6 +3,7 @@ package evolve
 import (
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -130,7 +131,11 @@ func Run(c *Config, s *Store, o Options) (*Outcome, error) {
 		if err != nil {
 			return nil, fmt.Errorf("generation %d: %w", gen, err)
 		}
-		lg, err := evaluate(c, s, o, gen, pop, idx, &out.Results)
+		best := math.Inf(-1)
+		for _, l := range out.Logs {
+			best = max(best, l.Best)
+		}
+		lg, err := evaluate(c, s, o, gen, pop, idx, &out.Results, best)
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +176,7 @@ func logf(w io.Writer, format string, a ...any) {
 // evaluate gives every unevaluated individual its fitness: from earlier
 // results where the same function (canonical hash) met the same task and
 // seed, else by running jobs, each distinct function once.
-func evaluate(c *Config, s *Store, o Options, gen int, pop []gp.Individual, idx fitnessIndex, all *[]Result) (GenerationLog, error) {
+func evaluate(c *Config, s *Store, o Options, gen int, pop []gp.Individual, idx fitnessIndex, all *[]Result, bestSoFar float64) (GenerationLog, error) {
 	lg := GenerationLog{Generation: gen}
 	var jobs []Job
 	queued := map[string]bool{}
@@ -221,7 +226,12 @@ func evaluate(c *Config, s *Store, o Options, gen int, pop []gp.Individual, idx 
 		if r.Error != "" {
 			status = "failed: " + r.Error
 		}
-		logf(o.Progress, "generation %d: %d/%d evaluations (%s on %s: %s, %.0fs), ETA %s", gen, finished, len(jobs), short(r.Expr), r.Task, status, r.Seconds, eta)
+		best := "-"
+		if !math.IsInf(bestSoFar, -1) {
+			best = fmt.Sprintf("%.4f", bestSoFar)
+		}
+		logf(o.Progress, "generation %d/%d: %d/%d evaluated, %d from earlier results, best so far %s; %s on %s: %s (%.0fs); generation ETA %s",
+			gen, c.GP.Generations, finished, len(jobs), lg.CacheHits, best, short(r.Expr), r.Task, status, r.Seconds, eta)
 	})
 	if err != nil {
 		return lg, err
