@@ -1,7 +1,6 @@
 package prune
 
 import (
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -148,11 +147,7 @@ func (p *Pfunc) Score(c *Context) ([]float64, error) {
 			w[i] = float64(v)
 		}
 	}
-	scores, err := st.ScoreAll(p.Tree, w, c.WShape)
-	if err != nil && errors.Is(err, pfunc.ErrNonFinite) {
-		return scores, fmt.Errorf("%w (%s)", err, strings.TrimPrefix(err.Error(), "pfunc: "))
-	}
-	return scores, err
+	return st.ScoreAll(p.Tree, w, c.WShape)
 }
 
 type randomCriterion struct{}
