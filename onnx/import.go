@@ -398,6 +398,9 @@ func (im *importer) konst(n *onnxpb.NodeProto, i int, what string) (*constant, e
 
 // chw checks that an activation is an image batch in both ONNX and nn terms.
 func chw(v *value) error {
+	if len(v.shape) == 3 && len(v.n.shape) == 1 {
+		return fmt.Errorf("needs a feature map, but its input is a pooled vector kept as [C, 1, 1] in ONNX, which no evoprune layer turns back into a map")
+	}
 	if len(v.shape) != 3 || len(v.n.shape) != 3 {
 		return fmt.Errorf("needs an [N, C, H, W] input, got per-sample shape %s", shapeString(v.shape))
 	}

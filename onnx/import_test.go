@@ -508,6 +508,10 @@ func TestImportRejects(t *testing.T) {
 		{"gather on H", func(b *gb) string {
 			return b.op("Gather", "g", []string{"x", b.ints(0, 1)}, attrInt("axis", 2))
 		}, []string{"only the channel axis"}},
+		{"conv after global pool", func(b *gb) string {
+			p := b.op("GlobalAveragePool", "gap", []string{"x"})
+			return b.op("Conv", "c", []string{p, b.floats("w", []int{1, 2, 1, 1}, 1, 1)})
+		}, []string{`"c"`, "pooled vector"}},
 		{"batch slice", func(b *gb) string {
 			return b.op("Slice", "s", []string{"x", b.ints(0), b.ints(1), b.ints(0)})
 		}, []string{"batch axis"}},
