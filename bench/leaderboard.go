@@ -285,7 +285,7 @@ func num(v float64, prec int) string {
 // mean ± half width of the 95 % interval over seeds.
 func (lb *Leaderboard) Table(variant string) report.Table {
 	t := report.Table{Header: []string{"rank", "metric", "kind", "seeds ok", "val acc pruned %", "val acc fine-tuned %", "test acc %",
-		"std", "params −%", "MACs −%", "CPU s/run", "Δ vs ref (pp)", "p", "note"}}
+		"std (ranked)", "params −%", "MACs −%", "CPU s/run", "Δ vs ref (pp)", "p", "note"}}
 	t.Align = []report.Align{report.AlignRight, report.AlignLeft, report.AlignLeft, report.AlignRight, report.AlignRight, report.AlignRight,
 		report.AlignRight, report.AlignRight, report.AlignRight, report.AlignRight, report.AlignRight, report.AlignRight, report.AlignRight, report.AlignLeft}
 	for _, r := range lb.rowsOf(variant) {
@@ -307,6 +307,9 @@ func (lb *Leaderboard) Table(variant string) report.Table {
 		if r.VsReference != nil && r.VsReference.N > 0 {
 			diff = fmt.Sprintf("%+.2f", 100*r.VsReference.MeanDiff)
 			p = num(r.VsReference.P, 3)
+			if r.VsReference.P < 0.001 {
+				p = "<0.001"
+			}
 			if r.VsReference.P < Significance {
 				p += " *"
 			}
