@@ -70,6 +70,21 @@ func TestExportImportCLI(t *testing.T) {
 	if st, err := os.Stat(folded); err != nil || st.Size() == 0 {
 		t.Fatalf("no folded export: %v", err)
 	}
+	// Importing the folded file gives convolutions with biases and no
+	// BatchNorm; --restore-bn brings one back after each of the 19.
+	out, err = run(t, "import", "--onnx", folded, "--out", filepath.Join(dir, "bn.safetensors"), "--restore-bn", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imp struct {
+		Layers map[string]int `json:"layers"`
+	}
+	if err := json.Unmarshal([]byte(out), &imp); err != nil {
+		t.Fatal(err)
+	}
+	if imp.Layers["batchnorm"] != 19 || imp.Layers["conv2d"] != 19 {
+		t.Errorf("--restore-bn import has layers %v", imp.Layers)
+	}
 }
 
 func TestExportImportCLIErrors(t *testing.T) {
