@@ -79,7 +79,7 @@ type job struct {
 	job     evolve.Job
 }
 
-// Jobs lists every (variant, metric, seed) evaluation of the options.
+// jobs lists every (variant, metric, seed) evaluation of the options.
 func (o *Options) jobs() []job {
 	var out []job
 	for _, t := range o.Tasks {
