@@ -98,6 +98,15 @@ func (c *Config) Check() error {
 	return nil
 }
 
+// SetDataDir gives every task without a data directory this one.
+func (c *Config) SetDataDir(dir string) {
+	for i := range c.Tasks {
+		if c.Tasks[i].DataDir == "" {
+			c.Tasks[i].DataDir = dir
+		}
+	}
+}
+
 // Resolve checks that every task's checkpoint exists and records its hash.
 func (c *Config) Resolve() error {
 	e := &Evaluator{Base: c.BaseDir}
@@ -140,6 +149,12 @@ func Preset(name, root string) (*Config, error) {
 		Schedule: "preset:lenet5", Sample: 500, FineTuneSteps: 100, ValImages: 2000, ScreenBelow: 0.2}
 	vgg := Task{Name: "vgg16-cifar10", Model: "pretrained/vgg16w05-cifar10.safetensors", Dataset: "cifar10",
 		Schedule: "preset:vgg16", Sample: 500, FineTuneSteps: 150, ValImages: 2000, RecalibrateBN: 512, ScreenBelow: 0.2}
+	// MNIST ships in the checkout's data/; other datasets are looked for
+	// where evoprune always looks (--data-dir, $EVOPRUNE_DATA, ./data, the
+	// user cache).
+	if _, err := os.Stat(filepath.Join(root, "data", "mnist")); err == nil {
+		lenet.DataDir = absDir(filepath.Join(root, "data"))
+	}
 	c := &Config{GP: gp.DefaultConfig(), BaseDir: absDir(root), Seed: 1, EvalSeed: 1}
 	switch name {
 	case "demo":

@@ -175,9 +175,19 @@ func (e *Evaluator) Evaluate(job Job) (res Result) {
 	}()
 	if err := e.run(job, &res, start); err != nil {
 		res.Error = err.Error()
+		var env *EnvError
+		res.Refused = errors.As(err, &env)
 	}
 	return res
 }
+
+// EnvError is a failure of the evaluation's environment, not of the
+// function: a checkpoint or dataset that cannot be read. Such a result is
+// refused (Result.Refused): it stops the run instead of scoring 0.
+type EnvError struct{ Err error }
+
+func (e *EnvError) Error() string { return e.Err.Error() }
+func (e *EnvError) Unwrap() error { return e.Err }
 
 func (e *Evaluator) run(job Job, res *Result, start time.Time) error {
 	t := job.Task
@@ -196,11 +206,11 @@ func (e *Evaluator) run(job Job, res *Result, start time.Time) error {
 	}
 	g, err := e.model(t)
 	if err != nil {
-		return err
+		return &EnvError{err}
 	}
 	sp, err := e.data(t)
 	if err != nil {
-		return err
+		return &EnvError{err}
 	}
 	ft := prune.FineTuneRecipe(g.Arch, t.FineTuneEpochs, t.FineTuneSteps, job.Seed)
 	if t.LR > 0 {

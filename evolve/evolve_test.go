@@ -267,3 +267,22 @@ func TestFailedEvaluationScoresZero(t *testing.T) {
 		t.Fatalf("checkpoint mismatch: %q", r.Error)
 	}
 }
+
+// A dataset that cannot be found stops the run with the reason; nothing is
+// scored 0 and nothing is recorded.
+func TestMissingDatasetStopsTheRun(t *testing.T) {
+	c := tinyConfig(t)
+	c.Tasks[0].DataDir = filepath.Join(t.TempDir(), "nowhere")
+	s, err := Create(t.TempDir(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = Run(c, s, Options{Executor: &Pool{Eval: NewEvaluator(c.BaseDir, 0), Workers: 2}})
+	if err == nil || !strings.Contains(err.Error(), "refused") || !strings.Contains(err.Error(), "nowhere") {
+		t.Fatalf("error %v, want a refusal naming the data directory", err)
+	}
+	if rs, _ := s.Results(); len(rs) != 0 {
+		t.Fatalf("%d results recorded", len(rs))
+	}
+}

@@ -202,11 +202,17 @@ func evaluate(c *Config, s *Store, o Options, gen int, pop []gp.Individual, idx 
 		}
 	}
 	start := time.Now()
-	var appendErr error
+	var appendErr, refused error
 	finished := 0
 	err := o.Executor.Run(jobs, func(r Result) {
 		if _, dup := idx[indexKey(r.Hash, r.Task, r.Seed)]; dup {
 			return // a redelivered job: counted once
+		}
+		if r.Refused {
+			if refused == nil {
+				refused = fmt.Errorf("evaluation of %s on %s refused: %s (fix it and continue with --resume %s)", short(r.Expr), r.Task, r.Error, s.Dir)
+			}
+			return
 		}
 		if err := s.Append(r); err != nil && appendErr == nil {
 			appendErr = err
@@ -235,6 +241,9 @@ func evaluate(c *Config, s *Store, o Options, gen int, pop []gp.Individual, idx 
 	})
 	if err != nil {
 		return lg, err
+	}
+	if refused != nil {
+		return lg, refused
 	}
 	if appendErr != nil {
 		return lg, fmt.Errorf("results log: %w", appendErr)

@@ -145,13 +145,17 @@ type Result struct {
 	ParamsKept   float64 `json:"params_kept"`
 	MACsKept     float64 `json:"macs_kept"`
 	// Key is the chain of pruning decisions (prune.DecisionKey).
-	Key          string  `json:"key,omitempty"`
-	Screened     bool    `json:"screened,omitempty"`
-	CachedSteps  int     `json:"cached_steps,omitempty"`
-	Seconds      float64 `json:"seconds"`
-	Error        string  `json:"error,omitempty"`
-	Worker       string  `json:"worker,omitempty"`
-	FinishedUnix int64   `json:"finished_unix,omitempty"`
+	Key         string  `json:"key,omitempty"`
+	Screened    bool    `json:"screened,omitempty"`
+	CachedSteps int     `json:"cached_steps,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	Error       string  `json:"error,omitempty"`
+	// Refused marks an error of the environment (a missing dataset or
+	// checkpoint, another version): the run stops with it rather than
+	// scoring the function 0.
+	Refused      bool   `json:"refused,omitempty"`
+	Worker       string `json:"worker,omitempty"`
+	FinishedUnix int64  `json:"finished_unix,omitempty"`
 }
 
 // Accuracy is the result's contribution to fitness: the validation

@@ -23,8 +23,8 @@ var (
 
 func newEvolveCmd() *cobra.Command {
 	var (
-		configPath, preset, outDir, resume string
-		workers                            int
+		configPath, preset, outDir, resume, dataDir string
+		workers                                     int
 	)
 	cmd := &cobra.Command{
 		Use:   "evolve",
@@ -83,6 +83,12 @@ reference settings; for large machines). A configuration file is JSON:
 			default:
 				return usagef("give --config FILE, --preset demo|cpu|paper or --resume DIR")
 			}
+			if dataDir != "" {
+				if resume != "" {
+					return usagef("--data-dir: a resumed run keeps its own data directories")
+				}
+				c.SetDataDir(dataDir)
+			}
 			if err := c.Resolve(); err != nil {
 				return err
 			}
@@ -128,6 +134,7 @@ reference settings; for large machines). A configuration file is JSON:
 	f.StringVar(&outDir, "out", "", "run directory (default runs/evolve-TIME)")
 	f.StringVar(&resume, "resume", "", "continue the run in this directory")
 	f.IntVar(&workers, "workers", 0, "evaluations run side by side (default: one per core)")
+	f.StringVar(&dataDir, "data-dir", "", "dataset root for tasks that name none (default: $EVOPRUNE_DATA, ./data, the user cache)")
 	if evolveFlagsHook != nil {
 		evolveFlagsHook(cmd)
 	}
@@ -169,8 +176,8 @@ func repoRoot() (string, error) {
 
 func newStudyCmd() *cobra.Command {
 	var (
-		configPath, preset, funcs, outPath string
-		seeds, workers                     int
+		configPath, preset, funcs, outPath, dataDir string
+		seeds, workers                              int
 	)
 	cmd := &cobra.Command{
 		Use:   "study",
@@ -204,6 +211,9 @@ screen relies on). Use it to choose budgets before a long evolution.`,
 			}
 			if seeds < 1 {
 				return usagef("--seeds must be at least 1, got %d", seeds)
+			}
+			if dataDir != "" {
+				c.SetDataDir(dataDir)
 			}
 			if err := c.Resolve(); err != nil {
 				return err
@@ -239,6 +249,7 @@ screen relies on). Use it to choose budgets before a long evolution.`,
 	f.IntVar(&seeds, "seeds", 3, "evaluation seeds per function")
 	f.IntVar(&workers, "workers", 0, "evaluations side by side (default: one per core)")
 	f.StringVar(&outPath, "out", "", "also write the study as JSON here")
+	f.StringVar(&dataDir, "data-dir", "", "dataset root for tasks that name none")
 	return cmd
 }
 
