@@ -98,6 +98,8 @@ model's path with .json).`,
 		},
 	}
 	cmd.Flags().AddFlagSet(pc.Flags())
+	// pc is this command's own instance, so its help text can say more.
+	cmd.Flags().Lookup("metric").Usage = "library name, pfunc expression, random|bn_scale|taylor|apoz|hrank, or RUN/best, RUN/K of an evolution run"
 	cmd.Flags().StringVar(&reportPath, "report", "", "where to write the JSON report (default: --out with .json)")
 	return cmd
 }
