@@ -44,7 +44,15 @@ type Stats struct {
 	Accepted    int // results passed on
 	Ignored     int // results not of the batch, or a second one for a job
 	Uploaded    int // model checkpoints put in the object store
+	Mismatches  int // jobs refused by workers of another version
 }
+
+// versionMismatch starts the error of a job refused by a worker of another
+// build. Such a result is no fitness: the worker hands the job back and
+// stops, and the coordinator reports it and waits for a matching worker.
+const versionMismatch = "version mismatch"
+
+func isMismatch(r evolve.Result) bool { return strings.HasPrefix(r.Error, versionMismatch) }
 
 // Coordinator is an evolve.Executor that runs jobs on workers through
 // JetStream.
@@ -202,10 +210,18 @@ func (c *Coordinator) Run(jobs []evolve.Job, done func(evolve.Result)) error {
 	}
 	tick := time.NewTicker(c.cfg.StatusEvery)
 	defer tick.Stop()
-	seen := map[string]bool{}
+	warned := map[string]bool{}
 	for len(pending) > 0 {
 		select {
 		case r := <-ch:
+			if isMismatch(r) {
+				c.Stats.Mismatches++
+				if !warned[r.Worker] {
+					warned[r.Worker] = true
+					c.logf("a worker refused job %s: %s", r.JobID, r.Error)
+				}
+				continue
+			}
 			if !pending[r.JobID] {
 				// Results of earlier batches, and second results of a job
 				// delivered twice: counted once, here and in evolve.Run.
@@ -213,7 +229,6 @@ func (c *Coordinator) Run(jobs []evolve.Job, done func(evolve.Result)) error {
 				continue
 			}
 			delete(pending, r.JobID)
-			seen[r.JobID] = true
 			c.Stats.Accepted++
 			done(r)
 		case <-tick.C:
@@ -226,11 +241,14 @@ func (c *Coordinator) Run(jobs []evolve.Job, done func(evolve.Result)) error {
 // queue publishes a job unless its result is already on the server. The
 // Nats-Msg-Id makes the server drop a second copy of a job still queued.
 func (c *Coordinator) queue(ctx context.Context, j evolve.Job) error {
-	_, err := c.results.GetLastMsgForSubject(ctx, resultSubject(c.cfg.Run, j.ID))
+	m, err := c.results.GetLastMsgForSubject(ctx, resultSubject(c.cfg.Run, j.ID))
 	switch {
 	case err == nil:
-		c.Stats.AlreadyDone++
-		return nil
+		var r evolve.Result
+		if json.Unmarshal(m.Data, &r) == nil && r.JobID == j.ID && !isMismatch(r) {
+			c.Stats.AlreadyDone++
+			return nil
+		}
 	case !errors.Is(err, jetstream.ErrMsgNotFound):
 		return fmt.Errorf("looking up the result of job %s: %w", j.ID, err)
 	}

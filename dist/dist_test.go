@@ -646,3 +646,48 @@ func TestWorkerProcessChecks(t *testing.T) {
 		t.Fatalf("missing dataset: %q", r.Error)
 	}
 }
+
+// A worker of another build refuses its job with a "version mismatch"
+// error and stops; the coordinator reports it, records nothing, and the job
+// is evaluated by a worker of the right build.
+func TestVersionMismatch(t *testing.T) {
+	c := tinyConfig(t)
+	_, url := startServer(t, ServerConfig{Token: testToken})
+	nc := connect(t, url, Auth{Token: testToken})
+	var log bytes.Buffer
+	co, err := NewCoordinator(t.Context(), nc, CoordinatorConfig{Run: "ver", AckWait: time.Second, StatusEvery: time.Hour, Log: &log,
+		ModelPath: evolve.NewEvaluator(c.BaseDir, 0).ModelPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := fakeJobs(c)
+	var got []evolve.Result
+	errc := make(chan error, 1)
+	go func() { errc <- co.Run(jobs, func(r evolve.Result) { got = append(got, r) }) }()
+	ev := evolve.NewEvaluator("", 0)
+	ev.Name = "old"
+	old, _ := NewWorker(nc, ev, "test-build-0")
+	err = old.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "version mismatch") || !strings.Contains(err.Error(), testVersion) {
+		t.Fatalf("the old worker: %v", err)
+	}
+	right, _ := NewWorker(nc, evolve.NewEvaluator("", 0), testVersion)
+	right.CacheDir = t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go right.Run(ctx)
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the jobs were not evaluated by the matching worker")
+	}
+	if len(got) != 2 || got[0].Error != "" || got[1].Error != "" || co.Stats.Mismatches == 0 {
+		t.Fatalf("results %+v, stats %+v", got, co.Stats)
+	}
+	if !strings.Contains(log.String(), "version mismatch") {
+		t.Fatalf("the coordinator did not report the mismatch:\n%s", log.String())
+	}
+}

@@ -65,6 +65,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	ackWait := cons.CachedInfo().Config.AckWait
 	w.logf("pulling jobs from %s (ack wait %v), %d at a time", JobsStream, ackWait, max(w.Concurrency, 1))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var wg sync.WaitGroup
 	for range max(w.Concurrency, 1) {
 		wg.Add(1)
@@ -79,11 +81,16 @@ func (w *Worker) Run(ctx context.Context) error {
 					}
 					continue
 				}
-				w.handle(ctx, msg, ackWait)
+				if err := w.handle(ctx, msg, ackWait); err != nil {
+					cancel(err) // this build cannot serve the queue: stop
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
 	return nil
 }
 
@@ -112,8 +119,10 @@ func (w *Worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
 
 // handle evaluates one delivered job, publishes its result and only then
 // acknowledges it, signalling progress meanwhile so that a long
-// evaluation keeps its job.
-func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, ackWait time.Duration) {
+// evaluation keeps its job. A job of another version is handed back for a
+// matching worker, its "version mismatch" failure published for the
+// coordinator to report, and returned as an error: this worker must stop.
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, ackWait time.Duration) error {
 	var job evolve.Job
 	run, err := runOfSubject(msg.Subject())
 	if err == nil {
@@ -126,7 +135,15 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, ackWait time.Dur
 		// A message no worker can use: drop it rather than loop on it.
 		w.logf("dropping a malformed job on %s: %v", msg.Subject(), err)
 		msg.Term()
-		return
+		return nil
+	}
+	if job.Version != w.Version {
+		res := w.Process(ctx, job)
+		msg.NakWithDelay(5 * time.Second)
+		if b, err := json.Marshal(res); err == nil {
+			w.publish(ctx, resultSubject(run, job.ID), b)
+		}
+		return errors.New(res.Error)
 	}
 	stop := make(chan struct{})
 	beats := make(chan struct{})
@@ -153,7 +170,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, ackWait time.Dur
 		<-beats
 		msg.Nak()
 		w.logf("stopped: job %s handed back", job.ID)
-		return
+		return nil
 	}
 	b, err := json.Marshal(res)
 	if err == nil {
@@ -164,7 +181,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, ackWait time.Dur
 	if err != nil {
 		// Unacknowledged, the job goes to another worker after the ack wait.
 		w.logf("job %s: result not delivered: %v", job.ID, err)
-		return
+		return nil
 	}
 	if err := msg.DoubleAck(ctx); err != nil {
 		// The result is stored; a redelivery only yields a duplicate that
@@ -176,6 +193,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, ackWait time.Dur
 		status = "failed: " + res.Error
 	}
 	w.logf("job %s (%s on %s): %s, %.1fs", job.ID, short(job.Expr), job.Task.Name, status, res.Seconds)
+	return nil
 }
 
 // publish stores a result, retrying through a reconnection.
@@ -212,7 +230,7 @@ func (w *Worker) Process(ctx context.Context, job evolve.Job) evolve.Result {
 			Error: err.Error(), Worker: w.Eval.Name, FinishedUnix: time.Now().Unix()}
 	}
 	if job.Version != w.Version {
-		return fail(fmt.Errorf("version mismatch: the coordinator runs evoprune %q, this worker %q; run one build everywhere", job.Version, w.Version))
+		return fail(fmt.Errorf("%s: the coordinator runs evoprune %q, worker %s runs %q; run one build everywhere", versionMismatch, job.Version, w.Eval.Name, w.Version))
 	}
 	path, err := w.modelPath(ctx, job.Task)
 	if err != nil {
