@@ -189,9 +189,9 @@ func (l *BatchNorm) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tenso
 // backwardReLU is Backward for this layer followed by a ReLU with output
 // relu and output gradient drelu: the layer's own output gradient,
 // drelu where relu > 0, is read on the fly instead of being stored.
-func (l *BatchNorm) backwardReLU(x, relu, drelu, dx *tensor.Tensor) {
-	l.x, l.z, l.dz, l.dx = x, relu, drelu, dx
-	parallel.Do(x.Shape[1], 1, (*bnBackward)(l))
+func (l *BatchNorm) backwardReLU(_ *Context, in []*tensor.Tensor, relu, drelu *tensor.Tensor, din []*tensor.Tensor) {
+	l.x, l.z, l.dz, l.dx = in[0], relu, drelu, din[0]
+	parallel.Do(in[0].Shape[1], 1, (*bnBackward)(l))
 	l.z, l.dz = nil, nil
 }
 

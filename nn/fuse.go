@@ -1,17 +1,30 @@
 package nn
 
-// Graph-level fusion of BatchNorm followed by ReLU.
+import "github.com/evoprune/evoprune/tensor"
+
+// Graph-level fusion of BatchNorm or Add followed by ReLU.
 //
-// A BatchNorm whose only consumer is a ReLU is run together with it: the
+// A BatchNorm (or residual Add) whose only consumer is a ReLU is run
+// together with it: the
 // forward pass writes both outputs in one sweep (so each node's Output()
 // still holds that node's own activation), and the backward pass reads the
 // ReLU's output gradient, masked where the ReLU was inactive, in place of
 // the BatchNorm's output gradient, which is never stored. That saves a full
 // pass over the activation forward and three passes (clear, write, read)
 // backward. The arithmetic is the unfused layers' own, so results are the
-// same as without fusion. When the caller keeps the BatchNorm node's
-// gradient (Graph.KeepGrad) that pair runs unfused in the backward pass,
-// so the gradient is there as documented.
+// same as without fusion (up to the sign of zeros). When the caller keeps
+// the first node's gradient (Graph.KeepGrad) that pair runs unfused in the
+// backward pass, so the gradient is there as documented.
+
+// reluFuser is a layer that can run the ReLU reading only its output in
+// its own passes.
+type reluFuser interface {
+	// forwardReLU is Forward that also writes relu = max(out, 0).
+	forwardReLU(ctx *Context, in []*tensor.Tensor, out, relu *tensor.Tensor)
+	// backwardReLU is Backward with the layer's output gradient taken as
+	// drelu where relu > 0 (vec.Mask), never stored.
+	backwardReLU(ctx *Context, in []*tensor.Tensor, relu, drelu *tensor.Tensor, din []*tensor.Tensor)
+}
 
 // fusedReLU returns, for every node, the index of the ReLU node fused into
 // it (0 for none), computing it when the graph changed.
@@ -25,7 +38,7 @@ func (g *Graph) fusedReLU() []int {
 		return g.fuse
 	}
 	for _, n := range g.Nodes[1:] {
-		if _, ok := n.Layer.(*BatchNorm); !ok {
+		if _, ok := n.Layer.(reluFuser); !ok {
 			continue
 		}
 		cons := g.Consumers(n)
@@ -41,7 +54,7 @@ func (g *Graph) fusedReLU() []int {
 	return g.fuse
 }
 
-// SetFusion turns the BatchNorm+ReLU fusion on (the default) or off. The
+// SetFusion turns the BatchNorm/Add+ReLU fusion on (the default) or off. The
 // results are the same either way; off is for tests and measurements.
 func (g *Graph) SetFusion(on bool) {
 	g.noFusion = !on

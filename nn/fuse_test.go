@@ -46,9 +46,9 @@ func sameBits(a, b []float32) bool {
 	return true
 }
 
-// TestFusionMatchesUnfused checks that the BatchNorm+ReLU fusion changes
+// TestFusionMatchesUnfused checks that the BatchNorm/Add+ReLU fusion changes
 // nothing observable: node outputs (including each fused BatchNorm's own
-// output), kept gradients, parameter gradients, running statistics and the
+// output, and each fused Add's), kept gradients, parameter gradients, running statistics and the
 // input gradient equal those of the unfused graph, and a BatchNorm node's
 // gradient is there when KeepGrad asks for it.
 func TestFusionMatchesUnfused(t *testing.T) {
@@ -57,8 +57,8 @@ func TestFusionMatchesUnfused(t *testing.T) {
 		fused := smallResNet(t, rng)
 		plain := fused.Clone()
 		plain.SetFusion(false)
-		if n := countFused(fused); n != 2 {
-			t.Fatalf("smallResNet has %d fused BatchNorm+ReLU pairs, want 2 (bn1, b1.bn1)", n)
+		if n := countFused(fused); n != 4 {
+			t.Fatalf("smallResNet has %d fused pairs, want 4 (bn1, b1.bn1, b1.add, b2.add with their ReLUs)", n)
 		}
 		if n := countFused(plain); n != 0 {
 			t.Fatalf("SetFusion(false) left %d fused pairs", n)
@@ -66,6 +66,7 @@ func TestFusionMatchesUnfused(t *testing.T) {
 		for _, g := range []*Graph{fused, plain} {
 			g.KeepGrad(g.Node("relu1"), true)
 			g.KeepGrad(g.Node("b1.bn1"), keepBN)
+			g.KeepGrad(g.Node("b2.add"), keepBN)
 		}
 		x := randTensor(rng, 4, 2, 6, 6)
 		labels := []int32{0, 2, 1, 2}
@@ -79,8 +80,8 @@ func TestFusionMatchesUnfused(t *testing.T) {
 					t.Fatalf("keep %v step %d: %s differs between fused and unfused graphs", keepBN, step, k)
 				}
 			}
-			if keepBN && a["grad:b1.bn1"] == nil {
-				t.Fatalf("KeepGrad(b1.bn1) gave no gradient under fusion")
+			if keepBN && (a["grad:b1.bn1"] == nil || a["grad:b2.add"] == nil) {
+				t.Fatalf("KeepGrad(b1.bn1, b2.add) gave no gradient under fusion")
 			}
 			if a["out:bn1"] == nil || sameBits(a["out:bn1"], a["out:relu1"]) {
 				t.Fatalf("bn1's output should be its own (with negatives), not the ReLU's")

@@ -51,7 +51,7 @@ type Graph struct {
 	ctx       Context             // the caller's context plus the workspace
 	free      map[int][][]float32 // recycled gradient buffers by length
 
-	// noFusion disables the BatchNorm+ReLU fusion (fuse.go, SetFusion).
+	// noFusion disables the BatchNorm/Add+ReLU fusion (fuse.go, SetFusion).
 	noFusion  bool
 	fuse      []int  // per node: index of the ReLU fused into it, or 0
 	fusedInto []bool // per node: a ReLU computed by the node before it
@@ -180,7 +180,7 @@ func (g *Graph) Forward(ctx *Context, x *tensor.Tensor) *tensor.Tensor {
 	fuse := g.fusedReLU()
 	for _, node := range g.Nodes[1:] {
 		if g.fusedInto[node.Index] {
-			continue // computed with its BatchNorm
+			continue // computed with the node it reads
 		}
 		args := g.ins[node.Index][:0]
 		for _, p := range node.Inputs {
@@ -191,7 +191,7 @@ func (g *Graph) Forward(ctx *Context, x *tensor.Tensor) *tensor.Tensor {
 		if j := fuse[node.Index]; j > 0 {
 			relu := g.Nodes[j]
 			relu.out.Resize(g.shapes[j]...)
-			node.Layer.(*BatchNorm).forwardReLU(ctx, args, node.out, relu.out)
+			node.Layer.(reluFuser).forwardReLU(ctx, args, node.out, relu.out)
 			continue
 		}
 		node.Layer.Forward(ctx, args, node.out)
@@ -234,8 +234,8 @@ func (g *Graph) Backward(ctx *Context, dout *tensor.Tensor, inputGrad bool) {
 	keep := func(n *Node) bool { return n.keepGrad || (n.Index == 0 && inputGrad) }
 	fuse := g.fusedReLU()
 	// fused reports whether node i's backward pass runs fused with the
-	// ReLU after it (i a BatchNorm) or with the BatchNorm before it (i a
-	// ReLU): not when the BatchNorm's own gradient is to be kept.
+	// ReLU after it or (i a ReLU) with the node before it: not when that
+	// node's own gradient is to be kept.
 	fused := func(i int) bool {
 		if g.fusedInto[i] {
 			i = g.Nodes[i].Inputs[0].Index
@@ -248,7 +248,7 @@ func (g *Graph) Backward(ctx *Context, dout *tensor.Tensor, inputGrad bool) {
 	for i := len(g.Nodes) - 1; i >= 1; i-- {
 		node := g.Nodes[i]
 		if g.fusedInto[i] && fused(i) {
-			continue // done by its BatchNorm, which needs node.grad
+			continue // done by the node it reads, which needs node.grad
 		}
 		args := g.ins[i][:0]
 		dargs := g.dins[i][:0]
@@ -266,7 +266,7 @@ func (g *Graph) Backward(ctx *Context, dout *tensor.Tensor, inputGrad bool) {
 		g.ins[i], g.dins[i] = args, dargs
 		if fuse[i] > 0 && fused(i) {
 			relu := g.Nodes[fuse[i]]
-			node.Layer.(*BatchNorm).backwardReLU(args[0], relu.out, relu.grad, dargs[0])
+			node.Layer.(reluFuser).backwardReLU(ctx, args, relu.out, relu.grad, dargs)
 			if !keep(relu) {
 				g.release(relu.grad)
 			}

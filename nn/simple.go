@@ -14,8 +14,8 @@ type ReLU struct{ ew elementwise }
 // elementwise holds the slices of an elementwise loop in flight, so the loop
 // can run on several threads without allocating a closure.
 type elementwise struct {
-	op      func(e *elementwise, lo, hi int)
-	a, b, c []float32
+	op         func(e *elementwise, lo, hi int)
+	a, b, c, d []float32
 }
 
 func (e *elementwise) Run(lo, hi int) { e.op(e, lo, hi) }
@@ -32,6 +32,11 @@ func reluForward(e *elementwise, lo, hi int) { vec.ReLU(e.b[lo:hi], e.a[lo:hi]) 
 func reluBackward(e *elementwise, lo, hi int) { vec.ReLUGrad(e.c[lo:hi], e.a[lo:hi], e.b[lo:hi]) }
 
 func addForward(e *elementwise, lo, hi int) { vec.Add(e.c[lo:hi], e.a[lo:hi], e.b[lo:hi]) }
+
+// addReLUForward: a + b into c, max(c, 0) into d.
+func addReLUForward(e *elementwise, lo, hi int) {
+	vec.AddReLU(e.c[lo:hi], e.d[lo:hi], e.a[lo:hi], e.b[lo:hi])
+}
 
 type empty struct{}
 
@@ -140,6 +145,23 @@ func (*Add) OutShape(in [][]int) ([]int, error) {
 // Forward implements Layer.
 func (l *Add) Forward(_ *Context, in []*tensor.Tensor, out *tensor.Tensor) {
 	l.ew.do(addForward, in[0].Data, in[1].Data, out.Data)
+}
+
+// forwardReLU implements reluFuser: the sum and its ReLU in one pass.
+func (l *Add) forwardReLU(_ *Context, in []*tensor.Tensor, out, relu *tensor.Tensor) {
+	l.ew.d = relu.Data
+	l.ew.do(addReLUForward, in[0].Data, in[1].Data, out.Data)
+	l.ew.d = nil
+}
+
+// backwardReLU implements reluFuser: each input's gradient gets drelu
+// where relu > 0, as the unfused ReLU's gradient would pass it on.
+func (l *Add) backwardReLU(_ *Context, in []*tensor.Tensor, relu, drelu *tensor.Tensor, din []*tensor.Tensor) {
+	for _, d := range din {
+		if d != nil {
+			l.ew.do(reluBackward, relu.Data, drelu.Data, d.Data)
+		}
+	}
 }
 
 // Backward implements Layer.

@@ -50,3 +50,29 @@ func BenchmarkInference(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFusion compares ResNet-20 training steps with the graph's
+// BatchNorm/Add+ReLU fusion on and off (batch 64); run with -count to
+// interleave the two on a busy machine.
+func BenchmarkFusion(b *testing.B) {
+	for _, on := range []bool{true, false} {
+		b.Run(map[bool]string{true: "on", false: "off"}[on], func(b *testing.B) {
+			g, err := models.Build("resnet20", models.Options{Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			g.SetFusion(on)
+			const batch = 64
+			x, y := RandomBatch(g, batch, 1)
+			s := &Stepper{Graph: g, Opt: &nn.SGD{Momentum: 0.9}}
+			s.Step(x, y, 0.01)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := s.Step(x, y, 0.01); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "img/s")
+		})
+	}
+}

@@ -51,6 +51,15 @@ func addGo(dst, a, b []float32) {
 	}
 }
 
+func addReLUGo(dst, z, a, b []float32) {
+	dst, z, b = dst[:len(a)], z[:len(a)], b[:len(a)]
+	for i, v := range a {
+		y := v + b[i]
+		dst[i] = y
+		z[i] = max(y, 0)
+	}
+}
+
 // lanes8 combines eight lane sums the way the kernels do.
 func lanes8(a *[8]float64) float64 {
 	c0, c1, c2, c3 := a[0]+a[4], a[1]+a[5], a[2]+a[6], a[3]+a[7]

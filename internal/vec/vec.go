@@ -80,6 +80,17 @@ func Add(dst, a, b []float32) {
 	addGo(dst, a, b)
 }
 
+// AddReLU is Add that also sets z[i] = max(dst[i], 0).
+func AddReLU(dst, z, a, b []float32) {
+	n := len(a)
+	check("AddReLU", n, dst, z, b)
+	if useAsm && n >= 8 {
+		addReLUAsm(&dst[0], &z[0], &a[0], &b[0], n)
+		return
+	}
+	addReLUGo(dst, z, a, b)
+}
+
 // AddTo sets dst[i] += x[i].
 func AddTo(dst, x []float32) {
 	n := len(x)

@@ -24,6 +24,9 @@ func reluGradAsm(dx, y, grad *float32, n int)
 func addAsm(dst, a, b *float32, n int)
 
 //go:noescape
+func addReLUAsm(dst, z, a, b *float32, n int)
+
+//go:noescape
 func sum64Asm(x *float32, n int) float64
 
 //go:noescape

@@ -47,6 +47,8 @@ TEXT ·scaleShiftReLUAsm(SB), NOSPLIT, $0-40
 	VBROADCASTSS s+32(FP), Y4
 	VBROADCASTSS b+36(FP), Y5
 	VXORPS Y6, Y6, Y6
+	VPCMPEQD Y7, Y7, Y7
+	VPSRLD   $1, Y7, Y7 // 0x7fffffff
 srLoop:
 	CMPQ CX, $8
 	JLT  srTail
@@ -56,7 +58,8 @@ srLoop:
 	VMOVUPS   Y0, (DI)
 	VMAXPS    Y6, Y0, Y1     // y > 0 ? y : 0
 	VCMPPS    $3, Y0, Y0, Y2 // NaN lanes
-	VBLENDVPS Y2, Y0, Y1, Y1 // keep NaN
+	VANDPS    Y7, Y0, Y3     // NaN with its sign cleared, as Go's max gives
+	VBLENDVPS Y2, Y3, Y1, Y1
 	VMOVUPS   Y1, (DX)
 	ADDQ      $32, SI
 	ADDQ      $32, DI
@@ -72,7 +75,8 @@ srTail:
 	VMOVSS    X0, (DI)
 	VMAXSS    X6, X0, X1
 	VCMPPS    $3, X0, X0, X2
-	VBLENDVPS X2, X0, X1, X1
+	VANDPS    X7, X0, X3
+	VBLENDVPS X2, X3, X1, X1
 	VMOVSS    X1, (DX)
 	ADDQ      $4, SI
 	ADDQ      $4, DI
@@ -89,13 +93,16 @@ TEXT ·reluAsm(SB), NOSPLIT, $0-24
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
 	VXORPS Y6, Y6, Y6
+	VPCMPEQD Y7, Y7, Y7
+	VPSRLD   $1, Y7, Y7 // 0x7fffffff
 rLoop:
 	CMPQ CX, $8
 	JLT  rTail
 	VMOVUPS   (SI), Y0
 	VMAXPS    Y6, Y0, Y1
 	VCMPPS    $3, Y0, Y0, Y2
-	VBLENDVPS Y2, Y0, Y1, Y1
+	VANDPS    Y7, Y0, Y3
+	VBLENDVPS Y2, Y3, Y1, Y1
 	VMOVUPS   Y1, (DI)
 	ADDQ      $32, SI
 	ADDQ      $32, DI
@@ -107,7 +114,8 @@ rTail:
 	VMOVSS    (SI), X0
 	VMAXSS    X6, X0, X1
 	VCMPPS    $3, X0, X0, X2
-	VBLENDVPS X2, X0, X1, X1
+	VANDPS    X7, X0, X3
+	VBLENDVPS X2, X3, X1, X1
 	VMOVSS    X1, (DI)
 	ADDQ      $4, SI
 	ADDQ      $4, DI
@@ -188,6 +196,55 @@ aTail:
 	DECQ   CX
 	JMP    aTail
 aDone:
+	VZEROUPPER
+	RET
+
+// func addReLUAsm(dst, z, a, b *float32, n int)
+TEXT ·addReLUAsm(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ z+8(FP), BX
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DX
+	MOVQ n+32(FP), CX
+	VXORPS Y6, Y6, Y6
+	VPCMPEQD Y7, Y7, Y7
+	VPSRLD   $1, Y7, Y7 // 0x7fffffff
+arLoop:
+	CMPQ CX, $8
+	JLT  arTail
+	VMOVUPS   (SI), Y0
+	VADDPS    (DX), Y0, Y0
+	VMOVUPS   Y0, (DI)
+	VMAXPS    Y6, Y0, Y1
+	VCMPPS    $3, Y0, Y0, Y2
+	VANDPS    Y7, Y0, Y3
+	VBLENDVPS Y2, Y3, Y1, Y1
+	VMOVUPS   Y1, (BX)
+	ADDQ      $32, SI
+	ADDQ      $32, DI
+	ADDQ      $32, DX
+	ADDQ      $32, BX
+	SUBQ      $8, CX
+	JMP       arLoop
+arTail:
+	TESTQ CX, CX
+	JEQ   arDone
+	VMOVSS    (SI), X0
+	VMOVSS    (DX), X1
+	VADDSS    X1, X0, X0
+	VMOVSS    X0, (DI)
+	VMAXSS    X6, X0, X1
+	VCMPPS    $3, X0, X0, X2
+	VANDPS    X7, X0, X3
+	VBLENDVPS X2, X3, X1, X1
+	VMOVSS    X1, (BX)
+	ADDQ      $4, SI
+	ADDQ      $4, DI
+	ADDQ      $4, DX
+	ADDQ      $4, BX
+	DECQ      CX
+	JMP       arTail
+arDone:
 	VZEROUPPER
 	RET
 

@@ -11,6 +11,7 @@ func scaleShiftReLUAsm(dst, z, x *float32, n int, s, b float32) { panic("vec: no
 func reluAsm(dst, x *float32, n int)                            { panic("vec: no assembly") }
 func reluGradAsm(dx, y, grad *float32, n int)                   { panic("vec: no assembly") }
 func addAsm(dst, a, b *float32, n int)                          { panic("vec: no assembly") }
+func addReLUAsm(dst, z, a, b *float32, n int)                   { panic("vec: no assembly") }
 func sum64Asm(x *float32, n int) float64                        { panic("vec: no assembly") }
 func sumSqDev64Asm(x *float32, n int, mean float64) float64     { panic("vec: no assembly") }
 func bnGradAsm(dx, z, dz, x *float32, n int, k *[5]float32)     { panic("vec: no assembly") }
