@@ -46,6 +46,12 @@ func ParseConfig(b []byte, dir string) (*Config, error) {
 	if err := dec.Decode(c); err != nil {
 		return nil, err
 	}
+	for i := range c.Tasks {
+		// Like model paths, data directories are relative to the file.
+		if d := c.Tasks[i].DataDir; d != "" && !filepath.IsAbs(d) {
+			c.Tasks[i].DataDir = filepath.Join(c.BaseDir, d)
+		}
+	}
 	if err := c.Check(); err != nil {
 		return nil, err
 	}

@@ -24,8 +24,8 @@ import (
 // schedule, fine-tuned with a budget, measured on the validation split.
 type Task struct {
 	Name string `json:"name"`
-	// Model is the pretrained checkpoint (relative paths are relative to
-	// the configuration file). ModelSHA256 is its content hash, filled in
+	// Model is the pretrained checkpoint (relative paths, here and in
+	// DataDir, are relative to the configuration file). ModelSHA256 is its content hash, filled in
 	// when the run starts, so that every worker prunes the same weights.
 	Model       string `json:"model"`
 	ModelSHA256 string `json:"model_sha256,omitempty"`
