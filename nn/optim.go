@@ -3,6 +3,9 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"github.com/evoprune/evoprune/internal/parallel"
+	"github.com/evoprune/evoprune/internal/vec"
 )
 
 // Optimizer updates learnable parameters from their gradients.
@@ -19,7 +22,18 @@ type SGD struct {
 	Momentum, WeightDecay float64
 	Nesterov              bool
 
-	vel map[*Param][]float32
+	vel  map[*Param][]float32
+	task sgdTask
+}
+
+// sgdTask is the momentum update of one parameter as a parallel.Task.
+type sgdTask struct {
+	w, g, buf     []float32
+	mu, decay, lr float32
+}
+
+func (t *sgdTask) Run(lo, hi int) {
+	vec.SGDMomentum(t.w[lo:hi], t.g[lo:hi], t.buf[lo:hi], t.mu, t.decay, t.lr)
 }
 
 // Name implements Optimizer.
@@ -57,6 +71,12 @@ func (o *SGD) Step(params []NamedParam, lr float64) {
 				buf[i] = g[i] + decay*w[i]
 			}
 			o.vel[p.Param] = buf
+		} else if !o.Nesterov {
+			// The common case, in one vectorised pass split across
+			// threads (element-wise, so the same for any split).
+			o.task = sgdTask{w: w, g: g, buf: buf, mu: mu, decay: decay, lr: lr32}
+			parallel.Do(len(w), elementGrain, &o.task)
+			continue
 		} else {
 			for i := range buf {
 				buf[i] = mu*buf[i] + g[i] + decay*w[i]

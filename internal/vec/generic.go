@@ -142,3 +142,12 @@ func bnGradGo(dx, z, dz, x []float32, k0, k1, k2, mean, inv float32) {
 		dx[i] += (float32(k0*g) - k1) - float32(k2*float32(float32(x[i]-mean)*inv))
 	}
 }
+
+func sgdMomentumGo(w, g, buf []float32, mu, decay, lr float32) {
+	g, buf = g[:len(w)], buf[:len(w)]
+	for i, v := range w {
+		b := float32(float32(mu*buf[i])+g[i]) + float32(decay*v)
+		buf[i] = b
+		w[i] = v - float32(lr*b)
+	}
+}

@@ -162,3 +162,15 @@ func BNGradReLU(dx, z, dz, x []float32, k0, k1, k2, mean, inv float32) {
 	}
 	bnGradGo(dx, z, dz, x, k0, k1, k2, mean, inv)
 }
+
+// SGDMomentum is one momentum SGD update in PyTorch's order:
+// buf[i] = (mu*buf[i] + g[i]) + decay*w[i], then w[i] -= lr*buf[i].
+func SGDMomentum(w, g, buf []float32, mu, decay, lr float32) {
+	n := len(w)
+	check("SGDMomentum", n, g, buf)
+	if useAsm && n >= 8 {
+		sgdMomentumAsm(&w[0], &g[0], &buf[0], n, &[3]float32{mu, decay, lr})
+		return
+	}
+	sgdMomentumGo(w, g, buf, mu, decay, lr)
+}

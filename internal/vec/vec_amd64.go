@@ -42,3 +42,8 @@ func sumDyXhat64Asm(z, dz, x *float32, n int, mean, inv float32) (sdy, sdyx floa
 //
 //go:noescape
 func bnGradAsm(dx, z, dz, x *float32, n int, k *[5]float32)
+
+// sgdMomentumAsm: k holds mu, decay, lr.
+//
+//go:noescape
+func sgdMomentumAsm(w, grad, buf *float32, n int, k *[3]float32)

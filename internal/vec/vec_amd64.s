@@ -477,3 +477,54 @@ bgTailNoMask:
 bgDone:
 	VZEROUPPER
 	RET
+
+// func sgdMomentumAsm(w, grad, buf *float32, n int, k *[3]float32)
+TEXT ·sgdMomentumAsm(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), DI
+	MOVQ grad+8(FP), SI
+	MOVQ buf+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ k+32(FP), AX
+	VBROADCASTSS 0(AX), Y10 // mu
+	VBROADCASTSS 4(AX), Y11 // decay
+	VBROADCASTSS 8(AX), Y12 // lr
+sgLoop:
+	CMPQ CX, $8
+	JLT  sgTail
+	VMOVUPS (DX), Y0
+	VMULPS  Y0, Y10, Y0 // mu*buf
+	VADDPS  (SI), Y0, Y0 // + g
+	VMOVUPS (DI), Y1
+	VMULPS  Y1, Y11, Y2 // decay*w
+	VADDPS  Y2, Y0, Y0
+	VMOVUPS Y0, (DX)
+	VMULPS  Y0, Y12, Y0 // lr*buf
+	VSUBPS  Y0, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	SUBQ    $8, CX
+	JMP     sgLoop
+sgTail:
+	TESTQ CX, CX
+	JEQ   sgDone
+	VMOVSS (DX), X0
+	VMULSS X0, X10, X0
+	VMOVSS (SI), X3
+	VADDSS X3, X0, X0
+	VMOVSS (DI), X1
+	VMULSS X1, X11, X2
+	VADDSS X2, X0, X0
+	VMOVSS X0, (DX)
+	VMULSS X0, X12, X0
+	VSUBSS X0, X1, X1
+	VMOVSS X1, (DI)
+	ADDQ   $4, DI
+	ADDQ   $4, SI
+	ADDQ   $4, DX
+	DECQ   CX
+	JMP    sgTail
+sgDone:
+	VZEROUPPER
+	RET

@@ -18,3 +18,5 @@ func bnGradAsm(dx, z, dz, x *float32, n int, k *[5]float32)     { panic("vec: no
 func sumDyXhat64Asm(z, dz, x *float32, n int, mean, inv float32) (float64, float64) {
 	panic("vec: no assembly")
 }
+
+func sgdMomentumAsm(w, grad, buf *float32, n int, k *[3]float32) { panic("vec: no assembly") }

@@ -98,6 +98,14 @@ func TestKernelsMatchGo(t *testing.T) {
 			if !same(d1, d2) {
 				t.Fatalf("AddTo n=%d special=%v differs from Go", n, special)
 			}
+			w1, w2 := append([]float32(nil), z...), append([]float32(nil), z...)
+			copy(d1, y)
+			copy(d2, y)
+			SGDMomentum(w1, x, d1, k[0], k[1], k[2])
+			sgdMomentumGo(w2, x, d2, k[0], k[1], k[2])
+			if !same(w1, w2) || !same(d1, d2) {
+				t.Fatalf("SGDMomentum n=%d special=%v differs from Go", n, special)
+			}
 			if a, b := Sum64(x), sum64Go(x); !same64(a, b) {
 				t.Fatalf("Sum64 n=%d: %v, Go %v", n, a, b)
 			}
