@@ -218,6 +218,17 @@ func Run(o Options) (*Outcome, error) {
 				if workers == 1 {
 					rec.CPUSeconds = processCPU() - cpu0
 				}
+				if res.Refused {
+					// The checkpoint or dataset could not be read: not the metric's
+					// failure, so it is not recorded (a rerun tries again) and the
+					// benchmark stops with the reason.
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("%s, %s, seed %d: %s", j.variant.Name, j.metric.Label, j.seed, res.Error)
+					}
+					mu.Unlock()
+					continue
+				}
 				b, err := json.Marshal(rec)
 				mu.Lock()
 				if err == nil {

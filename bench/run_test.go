@@ -254,3 +254,24 @@ func TestCIFAR100Task(t *testing.T) {
 		t.Errorf("damaged file: %v", err)
 	}
 }
+
+// A dataset that disappears after the checks is the environment's failure,
+// not the metric's: the benchmark stops with the reason and records nothing,
+// so a rerun (with the data back) does the evaluation.
+func TestEnvironmentFailureIsNotRecorded(t *testing.T) {
+	tk := smokeTask(t)
+	tk.DataDir = t.TempDir() // no MNIST here
+	ms, _ := ResolveMetrics([]string{"l1"})
+	dir := t.TempDir()
+	_, err := Run(Options{Tasks: []Task{tk}, Metrics: ms, Seeds: 1, Dir: dir, SkipDataCheck: true})
+	if err == nil || !strings.Contains(err.Error(), "lenet5-smoke, l1, seed 1") || !strings.Contains(err.Error(), "mnist") {
+		t.Fatalf("err %v", err)
+	}
+	if recs, _ := ReadRecords(filepath.Join(dir, ResultsFile)); len(recs) != 0 {
+		t.Errorf("%d records of a refused evaluation", len(recs))
+	}
+	// Without SkipDataCheck the same problem is found before any work.
+	if _, err := Run(Options{Tasks: []Task{tk}, Metrics: ms, Seeds: 1, Dir: dir}); err == nil || !strings.Contains(err.Error(), "task lenet5-smoke") {
+		t.Errorf("checked run: %v", err)
+	}
+}
