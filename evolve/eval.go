@@ -227,7 +227,8 @@ func (e *Evaluator) run(job Job, res *Result, start time.Time) error {
 	cfg := prune.Config{Criterion: crit, Schedule: sched, Mode: prune.Mode(t.Mode), Seed: job.Seed,
 		Sample: prune.Sample{Size: t.Sample, Seed: job.Seed}, FineTune: ft, Progress: e.Progress,
 		RecalibrateBN: t.RecalibrateBN, ScreenBelow: t.ScreenBelow,
-		Cache: e.Cache, CacheKey: fmt.Sprintf("%s|%d", t.key(), job.Seed)}
+		Options: prune.Options{NoBlockInputs: t.NoBlockInputs, Residual: t.Residual, Reduce: t.Reduce},
+		Cache:   e.Cache, CacheKey: fmt.Sprintf("%s|%d", t.key(), job.Seed)}
 	pruned, rep, err := prune.Run(g, sp.train, sp.val, cfg)
 	if err != nil {
 		if errors.Is(err, train.ErrDeadline) {

@@ -39,6 +39,11 @@ type Task struct {
 	Schedule string `json:"schedule"`
 	Steps    int    `json:"steps,omitempty"`
 	Mode     string `json:"mode,omitempty"`
+	// Which channel groups of a ResNet are pruned (evoprune prune's
+	// --no-block-inputs, --residual and --reduce).
+	NoBlockInputs bool   `json:"no_block_inputs,omitempty"`
+	Residual      bool   `json:"residual,omitempty"`
+	Reduce        string `json:"reduce,omitempty"`
 	// Fine-tuning after each pruning step: epochs and/or optimisation
 	// steps; LR overrides the architecture's default.
 	FineTuneEpochs int     `json:"finetune_epochs,omitempty"`

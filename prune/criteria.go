@@ -175,7 +175,7 @@ func (bnScale) Needs() Needs { return Needs{} }
 
 func (bnScale) Score(c *Context) ([]float64, error) {
 	if c.Gamma == nil {
-		return nil, fmt.Errorf("bn_scale needs a BatchNorm after the layer; group %s has none", c.Group.Name)
+		return nil, fmt.Errorf("bn_scale needs a BatchNorm after the layer; group %s has none: %w", c.Group.Name, ErrUnscorable)
 	}
 	s := make([]float64, c.C)
 	for i := range s {

@@ -111,6 +111,9 @@ type StepReport struct {
 	Cached        bool    `json:"cached,omitempty"`
 	TuneSeconds   float64 `json:"finetune_seconds,omitempty"`
 	FineTuneSteps int     `json:"finetune_steps,omitempty"`
+	// Skipped lists the groups the criterion could not score (left
+	// unpruned at this step), with the reason.
+	Skipped map[string]string `json:"skipped,omitempty"`
 	// Removed lists, per group, the channels removed at this step as
 	// indices into the group's channels before it: what the criterion
 	// decided (evolution caches fitness on it).
@@ -311,7 +314,11 @@ func pruneStep(g *nn.Graph, d *data.Dataset, idx []int, step int, initial map[st
 
 // scoreGroups builds the contexts of groups on g and scores them. A Stream
 // group's members are scored one by one and their scores reduced.
-func scoreGroups(g *nn.Graph, groups []*Group, d *data.Dataset, idx []int, cfg *Config) ([][]float64, error) {
+//
+// A criterion that cannot score a group at all (ErrUnscorable: bn_scale on
+// a layer without BatchNorm) leaves its scores nil and says why in skipped;
+// if it can score none of the groups, that is an error.
+func scoreGroups(g *nn.Graph, groups []*Group, d *data.Dataset, idx []int, cfg *Config) (scores [][]float64, skipped map[string]string, err error) {
 	needs := cfg.Criterion.Needs()
 	var ctxs []*Context
 	owner := []int{} // group index of each context
@@ -329,14 +336,23 @@ func scoreGroups(g *nn.Graph, groups []*Group, d *data.Dataset, idx []int, cfg *
 	}
 	if needs.Features {
 		if err := collect(g, d, idx, cfg.EvalBatch, ctxs, needs.Grads); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	scores := make([][]float64, len(groups))
+	scores = make([][]float64, len(groups))
+	skipped = map[string]string{}
 	count := make([]int, len(groups))
 	for j, c := range ctxs {
 		i := owner[j]
+		if _, skip := skipped[groups[i].Name]; skip {
+			continue
+		}
 		s, err := cfg.Criterion.Score(c)
+		if errors.Is(err, ErrUnscorable) {
+			skipped[groups[i].Name] = err.Error()
+			scores[i] = nil
+			continue
+		}
 		if err == nil && len(s) != c.C {
 			err = fmt.Errorf("%d scores for %d channels", len(s), c.C)
 		}
@@ -353,7 +369,7 @@ func scoreGroups(g *nn.Graph, groups []*Group, d *data.Dataset, idx []int, cfg *
 			if groups[i].Kind == Stream {
 				name += " (member " + c.Group.Layer.Name + ")"
 			}
-			return nil, &ScoreError{Metric: cfg.Criterion.Name(), Group: name, Err: err}
+			return nil, nil, &ScoreError{Metric: cfg.Criterion.Name(), Group: name, Err: err}
 		}
 		if scores[i] == nil {
 			scores[i] = make([]float64, len(s))
@@ -364,13 +380,28 @@ func scoreGroups(g *nn.Graph, groups []*Group, d *data.Dataset, idx []int, cfg *
 		count[i]++
 	}
 	for i, grp := range groups {
-		if grp.Kind == Stream && cfg.Options.Reduce != "sum" {
+		if grp.Kind == Stream && cfg.Options.Reduce != "sum" && scores[i] != nil {
 			for k := range scores[i] {
 				scores[i][k] /= float64(count[i])
 			}
 		}
 	}
-	return scores, nil
+	for _, grp := range groups {
+		if why, ok := skipped[grp.Name]; ok {
+			logf(cfg.Progress, "%s is left unpruned: %s", grp.Name, why)
+		}
+	}
+	return scores, skipped, nil
+}
+
+// noneScored is the error of a step in which the criterion could score
+// none of the groups it had to prune.
+func noneScored(cfg *Config, sr *StepReport, groups []string) error {
+	if len(groups) == 0 || len(sr.Skipped) < len(groups) {
+		return nil
+	}
+	return &ScoreError{Metric: cfg.Criterion.Name(), Group: groups[0],
+		Err: fmt.Errorf("it can score none of the %d groups this step prunes: %s", len(groups), sr.Skipped[groups[0]])}
 }
 
 // lowest returns the indices of the n lowest scores, ascending by index;
@@ -396,12 +427,19 @@ func onePassStep(g *nn.Graph, groups []*Group, counts map[string]int, d *data.Da
 	if len(active) == 0 {
 		return g, nil
 	}
-	scores, err := scoreGroups(g, active, d, idx, cfg)
+	scores, skipped, err := scoreGroups(g, active, d, idx, cfg)
 	if err != nil {
+		return nil, err
+	}
+	noteSkipped(sr, skipped)
+	if err := noneScored(cfg, sr, groupNames(active)); err != nil {
 		return nil, err
 	}
 	remove := map[string][]int{}
 	for i, grp := range active {
+		if scores[i] == nil {
+			continue
+		}
 		remove[grp.Name] = lowest(scores[i], counts[grp.Name])
 		sr.Removed[grp.Name] = remove[grp.Name]
 	}
@@ -419,9 +457,13 @@ func sequentialStep(g *nn.Graph, groups []*Group, counts map[string]int, d *data
 		}
 		cur, _ := Groups(g, cfg.Options)
 		grp := Find(cur, name)
-		scores, err := scoreGroups(g, []*Group{grp}, d, idx, cfg)
+		scores, skipped, err := scoreGroups(g, []*Group{grp}, d, idx, cfg)
 		if err != nil {
 			return nil, err
+		}
+		noteSkipped(sr, skipped)
+		if scores[0] == nil {
+			continue
 		}
 		rm := lowest(scores[0], counts[name])
 		sr.Removed[name] = rm
@@ -432,6 +474,15 @@ func sequentialStep(g *nn.Graph, groups []*Group, counts map[string]int, d *data
 		if g, err = Apply(g, plan, cfg.Options); err != nil {
 			return nil, err
 		}
+	}
+	var pruned []string
+	for _, name := range groupNames(groups) {
+		if counts[name] > 0 {
+			pruned = append(pruned, name)
+		}
+	}
+	if err := noneScored(cfg, sr, pruned); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -449,8 +500,12 @@ func groupNames(groups []*Group) []string {
 // normaliser, so layers with large raw scores do not dominate) and removes
 // the lowest until the model is within the step's MACs or params target.
 func globalStep(g *nn.Graph, groups []*Group, d *data.Dataset, idx []int, step int, base *nn.Graph, cfg *Config, sr *StepReport) (*nn.Graph, error) {
-	scores, err := scoreGroups(g, groups, d, idx, cfg)
+	scores, skipped, err := scoreGroups(g, groups, d, idx, cfg)
 	if err != nil {
+		return nil, err
+	}
+	noteSkipped(sr, skipped)
+	if err := noneScored(cfg, sr, groupNames(groups)); err != nil {
 		return nil, err
 	}
 	type cand struct {
@@ -544,4 +599,18 @@ func globalStep(g *nn.Graph, groups []*Group, d *data.Dataset, idx []int, step i
 		return nil, err
 	}
 	return Apply(g, plan, cfg.Options)
+}
+
+// ErrUnscorable marks a criterion that cannot score a group at all (for
+// example bn_scale where no BatchNorm follows the layer): the group is left
+// unpruned and the step's report says so.
+var ErrUnscorable = errors.New("cannot score this group")
+
+func noteSkipped(sr *StepReport, skipped map[string]string) {
+	for name, why := range skipped {
+		if sr.Skipped == nil {
+			sr.Skipped = map[string]string{}
+		}
+		sr.Skipped[name] = why
+	}
 }

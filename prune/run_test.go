@@ -194,30 +194,37 @@ func TestCriteriaDecide(t *testing.T) {
 func fmtInts(v []int) string { return fmt.Sprint(v) }
 
 // TestEveryCriterionOnEveryArchitecture runs each criterion through a whole
-// pruning step of lenet5, vgg16 and resnet20. bn_scale needs a BatchNorm:
-// on lenet5 (none), vgg16's fc1 and ResNet block inputs (the stream has no
-// single one) it must say so.
+// pruning step of lenet5, vgg16 and resnet56. bn_scale needs a BatchNorm:
+// on lenet5 (none at all) it is an error; vgg16's fc1 and the ResNet block
+// inputs (the stream has no single BatchNorm) it leaves unpruned and says so.
 func TestEveryCriterionOnEveryArchitecture(t *testing.T) {
 	metrics := []string{"random", "bn_scale", "taylor", "apoz", "hrank", "l1", "l2", "fpgm", "abs_snr", "fdr", "sym_div", "t_stat", "eq3", "ga1", "ga3", "ga4"}
 	for _, arch := range []struct {
 		name string
 		o    models.Options
-	}{{"lenet5", models.Options{}}, {"vgg16", models.Options{Width: 0.125}}, {"resnet20", models.Options{}}} {
+	}{{"lenet5", models.Options{}}, {"vgg16", models.Options{Width: 0.125}}, {"resnet56", models.Options{}}} {
 		g := randomModel(t, arch.name, arch.o, 6)
-		d := synthetic(g, 40, 10, 6)
+		d := synthetic(g, 20, 10, 6)
 		for _, m := range metrics {
-			for _, noInputs := range []bool{false, true} {
-				_, _, err := Run(g, d, nil, Config{Criterion: mustCriterion(t, m), Schedule: mustSchedule(t, "uniform:0.3", 0),
-					Sample: Sample{Size: 20}, Options: Options{NoBlockInputs: noInputs}})
-				// bn_scale cannot score groups without a BatchNorm of their
-				// own: all of lenet5, vgg16's fc1, resnet block inputs.
-				wantErr := m == "bn_scale" && (arch.name != "resnet20" || !noInputs)
-				switch {
-				case wantErr && (err == nil || !strings.Contains(err.Error(), "needs a BatchNorm")):
-					t.Errorf("%s on %s: error %v, want one saying it needs a BatchNorm", m, arch.name, err)
-				case !wantErr && err != nil:
-					t.Errorf("%s on %s (block inputs %v): %v", m, arch.name, !noInputs, err)
+			_, rep, err := Run(g, d, nil, Config{Criterion: mustCriterion(t, m), Schedule: mustSchedule(t, "uniform:0.3", 0), Sample: Sample{Size: 10}})
+			if m == "bn_scale" && arch.name == "lenet5" {
+				if err == nil || !strings.Contains(err.Error(), "needs a BatchNorm") {
+					t.Errorf("bn_scale on lenet5: error %v, want one saying it needs a BatchNorm", err)
 				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s on %s: %v", m, arch.name, err)
+				continue
+			}
+			skipped := rep.Steps[0].Skipped
+			switch {
+			case m != "bn_scale" && len(skipped) > 0:
+				t.Errorf("%s on %s skipped %v", m, arch.name, skipped)
+			case m == "bn_scale" && arch.name == "vgg16" && (len(skipped) != 1 || skipped["fc1"] == ""):
+				t.Errorf("bn_scale on vgg16 skipped %v, want fc1 alone", skipped)
+			case m == "bn_scale" && arch.name == "resnet56" && (len(skipped) != 27 || skipped["layer1.0.conv1:in"] == ""):
+				t.Errorf("bn_scale on resnet56 skipped %d groups, want the 27 block inputs", len(skipped))
 			}
 		}
 	}
