@@ -23,7 +23,7 @@ import (
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmarks: engine speed",
+		Short: "Benchmarks: engine speed (bench speed) and pruning leaderboards (bench run)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usagef("choose a benchmark: evoprune bench speed --help")
