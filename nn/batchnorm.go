@@ -34,6 +34,9 @@ type BatchNorm struct {
 	// z = max(y, 0) in the same sweep as y, and the backward pass reads
 	// dy = dz where z > 0 without storing it (see fuse.go).
 	z, dz *tensor.Tensor
+	// scaleEval and shiftEval are the per-channel constants of an
+	// image-by-image eval pass (prepareEval).
+	scaleEval, shiftEval []float32
 }
 
 // bnForward and bnBackward are BatchNorm seen as the Task of one loop each;
@@ -156,15 +159,7 @@ func (l *BatchNorm) forwardChannels(c0, c1 int) {
 			mean = float64(l.RunningMean.Value.Data[ch])
 			variance = float64(l.RunningVar.Value.Data[ch])
 		}
-		inv := 1 / math.Sqrt(variance+l.Cfg.Eps)
-		l.invStd[ch] = inv
-		g, b := float64(l.Gamma.Value.Data[ch]), float64(l.Beta.Value.Data[ch])
-		mf := float32(mean)
-		l.mean[ch] = mf
-		// y = gamma*(x-mean)*inv + beta folded into one multiply-add per
-		// element, the constants computed in float64.
-		scale := float32(g * inv)
-		shift := float32(b - mean*g*inv)
+		scale, shift := l.constants(ch, mean, variance)
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
 			src := x.Data[off : off+hw]
@@ -177,6 +172,56 @@ func (l *BatchNorm) forwardChannels(c0, c1 int) {
 		}
 	}
 }
+
+// constants records channel ch's mean and inverse deviation for the
+// backward pass and returns the scale and shift of its output: y =
+// gamma*(x-mean)*inv + beta folded into one multiply-add per element, the
+// constants computed in float64.
+func (l *BatchNorm) constants(ch int, mean, variance float64) (scale, shift float32) {
+	inv := 1 / math.Sqrt(variance+l.Cfg.Eps)
+	l.invStd[ch] = inv
+	l.mean[ch] = float32(mean)
+	g, b := float64(l.Gamma.Value.Data[ch]), float64(l.Beta.Value.Data[ch])
+	return float32(g * inv), float32(b - mean*g*inv)
+}
+
+// prepareEval readies an eval-mode pass of x into out (and relu =
+// max(out, 0) when relu is not nil) done image by image with applyImage,
+// as the producer of x finishes each image (Graph.Forward chains a
+// convolution and its BatchNorm so, while the image is still in cache).
+// The constants and arithmetic are Forward's own; finishEval ends it.
+func (l *BatchNorm) prepareEval(x, out, relu *tensor.Tensor) {
+	c := x.Shape[1]
+	if cap(l.invStd) < c {
+		l.invStd = make([]float64, c)
+		l.mean = make([]float32, c)
+	}
+	l.invStd, l.mean = l.invStd[:c], l.mean[:c]
+	l.scaleEval, l.shiftEval = grow(l.scaleEval, c), grow(l.shiftEval, c)
+	l.usedBatchStats = false
+	l.x, l.y, l.z = x, out, relu
+	for ch := 0; ch < c; ch++ {
+		l.scaleEval[ch], l.shiftEval[ch] = l.constants(ch,
+			float64(l.RunningMean.Value.Data[ch]), float64(l.RunningVar.Value.Data[ch]))
+	}
+}
+
+// applyImage normalises image img of a pass set up by prepareEval.
+func (l *BatchNorm) applyImage(img int) {
+	_, c, hw := spatial(l.x)
+	for ch := 0; ch < c; ch++ {
+		off := (img*c + ch) * hw
+		src, dst := l.x.Data[off:off+hw], l.y.Data[off:off+hw]
+		if l.z == nil {
+			vec.ScaleShift(dst, src, l.scaleEval[ch], l.shiftEval[ch])
+		} else {
+			vec.ScaleShiftReLU(dst, l.z.Data[off:off+hw], src, l.scaleEval[ch], l.shiftEval[ch])
+		}
+	}
+}
+
+// finishEval ends a pass begun by prepareEval.
+func (l *BatchNorm) finishEval() { l.z = nil }
 
 // Backward implements Layer. With batch statistics the mean and variance
 // depend on the input, giving the familiar

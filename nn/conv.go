@@ -37,7 +37,13 @@ type Conv2d struct {
 	flipped []float32 // W rearranged for the input gradient
 	srcs    []patches // one Source per image, reused (no allocation per step)
 	inHW    int       // input pixels of the pass in flight
+	// after, when set (by Graph.Forward in eval mode), is called for each
+	// image as soon as its output is complete.
+	after imageHook
 }
+
+// imageHook consumes a layer's output image by image.
+type imageHook interface{ applyImage(img int) }
 
 // source returns the reusable patches Source of slot i.
 func (l *Conv2d) source(i int) *patches { return &l.srcs[i] }
@@ -345,6 +351,9 @@ func (l *Conv2d) forwardBatched(ctx *Context, x, out *tensor.Tensor, h, w, oh, o
 					copy(d, srow)
 				}
 			}
+			if l.after != nil {
+				l.after.applyImage(i0 + img)
+			}
 		}
 	}
 }
@@ -371,6 +380,9 @@ func (l *Conv2d) forwardImages(i0, i1 int) {
 			beta = 1
 		}
 		blas.SgemmSource(l.cur.threads, false, false, oc, ohw, kdim, 1, l.Weight.Value.Data, kdim, src, beta, y, ohw)
+		if l.after != nil {
+			l.after.applyImage(img)
+		}
 	}
 }
 

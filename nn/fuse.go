@@ -16,6 +16,10 @@ import "github.com/evoprune/evoprune/tensor"
 // the first node's gradient (Graph.KeepGrad) that pair runs unfused in the
 // backward pass, so the gradient is there as documented.
 
+// In eval mode a convolution whose only consumer is a BatchNorm also runs
+// that BatchNorm (and its fused ReLU) image by image, right after each
+// image's product, while the image is still in cache (Conv2d.after).
+
 // reluFuser is a layer that can run the ReLU reading only its output in
 // its own passes.
 type reluFuser interface {
@@ -34,10 +38,23 @@ func (g *Graph) fusedReLU() []int {
 	}
 	g.fuse = make([]int, len(g.Nodes))
 	g.fusedInto = make([]bool, len(g.Nodes))
+	g.chain, g.chained = make([]int, len(g.Nodes)), make([]bool, len(g.Nodes))
 	if g.noFusion {
 		return g.fuse
 	}
+	g.chain = make([]int, len(g.Nodes))
+	g.chained = make([]bool, len(g.Nodes))
 	for _, n := range g.Nodes[1:] {
+		// Eval mode: a convolution feeding only a BatchNorm hands it each
+		// output image as soon as it is complete.
+		if _, ok := n.Layer.(*Conv2d); ok {
+			if cons := g.Consumers(n); len(cons) == 1 && len(cons[0].Inputs) == 1 {
+				if _, ok := cons[0].Layer.(*BatchNorm); ok {
+					g.chain[n.Index] = cons[0].Index
+					g.chained[cons[0].Index] = true
+				}
+			}
+		}
 		if _, ok := n.Layer.(reluFuser); !ok {
 			continue
 		}
@@ -58,5 +75,5 @@ func (g *Graph) fusedReLU() []int {
 // results are the same either way; off is for tests and measurements.
 func (g *Graph) SetFusion(on bool) {
 	g.noFusion = !on
-	g.fuse, g.fusedInto = nil, nil
+	g.fuse, g.fusedInto, g.chain, g.chained = nil, nil, nil, nil
 }

@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/evoprune/evoprune/tensor"
@@ -87,12 +88,8 @@ func TestFusionMatchesUnfused(t *testing.T) {
 				t.Fatalf("bn1's output should be its own (with negatives), not the ReLU's")
 			}
 		}
-		// Eval mode forward.
-		ya := fused.Forward(&Context{}, x)
-		yb := plain.Forward(&Context{}, x)
-		if !sameBits(ya.Data, yb.Data) {
-			t.Fatalf("eval forward differs between fused and unfused graphs")
-		}
+		// Eval mode forward (running statistics now differ from 0 and 1).
+		evalMatches(t, fused, plain, x)
 	}
 }
 
@@ -104,4 +101,60 @@ func countFused(g *Graph) int {
 		}
 	}
 	return n
+}
+
+// evalMatches checks that every node output of an eval-mode forward pass
+// is the same in graphs a (fused) and b (unfused).
+func evalMatches(t *testing.T, a, b *Graph, x *tensor.Tensor) {
+	t.Helper()
+	a.Forward(&Context{}, x)
+	b.Forward(&Context{}, x)
+	for i, n := range a.Nodes {
+		if !sameBits(n.Output().Data, b.Nodes[i].Output().Data) {
+			t.Fatalf("eval forward: %s differs between fused and unfused graphs", n.Name)
+		}
+	}
+}
+
+// TestEvalChainPerImage covers the eval-mode conv+BatchNorm chain on maps
+// large enough for image-by-image products (and, with pooling, batched
+// ones), on one and two threads, after a training step has moved the
+// running statistics.
+func TestEvalChainPerImage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	g := NewGraph("chain", 3, 16, 16)
+	conv := func(in, out int) Layer {
+		return mustLayer(NewConv2d(ConvConfig{InC: in, OutC: out, Kernel: 3, Stride: 1, Pad: 1, Bias: true}))
+	}
+	bn := func(c int) Layer { return mustLayer(NewBatchNorm(BatchNormConfig{C: c})) }
+	x := g.Add("conv1", conv(3, 8), g.Input())
+	x = g.Add("bn1", bn(8), x)
+	x = g.Add("relu1", &ReLU{}, x)
+	x = g.Add("pool", mustLayer(NewMaxPool2d(PoolConfig{Kernel: 2})), x)
+	x = g.Add("conv2", conv(8, 8), x) // 8x8 maps: batched product
+	x = g.Add("bn2", bn(8), x)        // no ReLU after it
+	x = g.Add("gap", &GlobalAvgPool{}, x)
+	g.Add("fc", mustLayer(NewLinear(LinearConfig{In: 8, Out: 3, Bias: true})), x)
+	if err := g.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range g.Params() {
+		if p.Learnable() {
+			for i := range p.Value.Data {
+				p.Value.Data[i] = float32(rng.NormFloat64() * 0.5)
+			}
+		}
+	}
+	if g.fusedReLU(); g.chain[g.Node("conv1").Index] == 0 || g.chain[g.Node("conv2").Index] == 0 {
+		t.Fatal("conv1/conv2 are not chained with their BatchNorms")
+	}
+	in := randTensor(rng, 4, 3, 16, 16)
+	runPass(g, in, []int32{0, 1, 2, 0}) // moves the running statistics
+	plain := g.Clone()
+	plain.SetFusion(false)
+	for _, procs := range []int{1, 2} {
+		old := runtime.GOMAXPROCS(procs)
+		evalMatches(t, g, plain, in)
+		runtime.GOMAXPROCS(old)
+	}
 }

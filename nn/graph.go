@@ -55,6 +55,8 @@ type Graph struct {
 	noFusion  bool
 	fuse      []int  // per node: index of the ReLU fused into it, or 0
 	fusedInto []bool // per node: a ReLU computed by the node before it
+	chain     []int  // per conv node: its BatchNorm run image by image in eval mode, or 0
+	chained   []bool // per node: a BatchNorm run by its convolution in eval mode
 }
 
 // KeepGrad asks Backward to keep node n's output gradient for the caller
@@ -145,7 +147,7 @@ func (g *Graph) add(name string, l Layer, inputs []*Node) error {
 	g.consumers = nil
 	g.params = nil
 	g.ins, g.dins, g.shapes = nil, nil, nil
-	g.fuse, g.fusedInto = nil, nil
+	g.fuse, g.fusedInto, g.chain, g.chained = nil, nil, nil, nil
 	return nil
 }
 
@@ -179,7 +181,7 @@ func (g *Graph) Forward(ctx *Context, x *tensor.Tensor) *tensor.Tensor {
 	ctx = &g.ctx
 	fuse := g.fusedReLU()
 	for _, node := range g.Nodes[1:] {
-		if g.fusedInto[node.Index] {
+		if g.fusedInto[node.Index] || (!ctx.Train && g.chained[node.Index]) {
 			continue // computed with the node it reads
 		}
 		args := g.ins[node.Index][:0]
@@ -194,9 +196,30 @@ func (g *Graph) Forward(ctx *Context, x *tensor.Tensor) *tensor.Tensor {
 			node.Layer.(reluFuser).forwardReLU(ctx, args, node.out, relu.out)
 			continue
 		}
+		if b := g.chain[node.Index]; b > 0 && !ctx.Train {
+			g.forwardChain(ctx, node, args, g.Nodes[b], fuse[b])
+			continue
+		}
 		node.Layer.Forward(ctx, args, node.out)
 	}
 	return g.Output().out
+}
+
+// forwardChain runs convolution node conv with its BatchNorm node bn
+// (and ReLU node relu when not 0) image by image (fuse.go), eval mode.
+func (g *Graph) forwardChain(ctx *Context, conv *Node, args []*tensor.Tensor, bn *Node, relu int) {
+	bn.out.Resize(g.shapes[bn.Index]...)
+	var z *tensor.Tensor
+	if relu > 0 {
+		z = g.Nodes[relu].out
+		z.Resize(g.shapes[relu]...)
+	}
+	bl, cl := bn.Layer.(*BatchNorm), conv.Layer.(*Conv2d)
+	bl.prepareEval(conv.out, bn.out, z)
+	cl.after = bl
+	cl.Forward(ctx, args, conv.out)
+	cl.after = nil
+	bl.finishEval()
 }
 
 // scratch prepares the per-node argument lists and batched shapes, so that
