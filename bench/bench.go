@@ -1,9 +1,6 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evoprune/evoprune/evolve"
+	"github.com/evoprune/evoprune/internal/jsonl"
 )
 
 // Options is one benchmark: tasks, metrics and seeds, and how to run them.
@@ -129,29 +127,15 @@ func (o *Options) Check() error {
 // ReadRecords reads a results log; a line torn by a crash is skipped. A
 // missing file is no records.
 func ReadRecords(path string) (map[string]Record, error) {
-	out := map[string]Record{}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return out, nil
-	}
+	recs, err := jsonl.Read(path, func(r *Record) bool { return r.Result.JobID != "" })
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var r Record
-		if err := json.Unmarshal(line, &r); err != nil || r.Result.JobID == "" {
-			continue
-		}
+	out := map[string]Record{}
+	for _, r := range recs {
 		out[r.Result.JobID] = r
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // Run checks the options, runs every evaluation not already in
@@ -170,11 +154,11 @@ func Run(o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	log, err := jsonl.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer log.Close()
 	out := &Outcome{}
 	var todo []job
 	queued := map[string]bool{}
@@ -229,17 +213,9 @@ func Run(o Options) (*Outcome, error) {
 					mu.Unlock()
 					continue
 				}
-				b, err := json.Marshal(rec)
 				mu.Lock()
-				if err == nil {
-					// A leading newline keeps a line torn by an earlier crash from
-					// swallowing this one.
-					if _, err = f.Write(append(append([]byte{'\n'}, b...), '\n')); err == nil {
-						err = f.Sync()
-					}
-				}
-				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("%s: %w", path, err)
+				if err := log.Append(rec); err != nil && firstErr == nil {
+					firstErr = err
 				}
 				done[res.JobID] = rec
 				out.Ran++

@@ -1,7 +1,6 @@
 package evolve
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/evoprune/evoprune/gp"
+	"github.com/evoprune/evoprune/internal/jsonl"
 )
 
 // Store is a run directory:
@@ -24,7 +24,7 @@ import (
 // line of results.jsonl cut short by a crash is ignored on reading.
 type Store struct {
 	Dir string
-	f   *os.File
+	log *jsonl.Log
 }
 
 // Create makes a new run directory; it refuses one that already holds a run.
@@ -65,52 +65,23 @@ func Open(dir string) (*Store, *Config, error) {
 }
 
 func openStore(dir string) (*Store, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "results.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	l, err := jsonl.Open(filepath.Join(dir, "results.jsonl"))
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Dir: dir, f: f}, nil
+	return &Store{Dir: dir, log: l}, nil
 }
 
 // Close closes the results log.
-func (s *Store) Close() error { return s.f.Close() }
+func (s *Store) Close() error { return s.log.Close() }
 
 // Append records a finished evaluation durably before anything else
 // depends on it.
-func (s *Store) Append(r Result) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	// A line torn by an earlier crash must not swallow this one.
-	if _, err := s.f.Write(append(append([]byte{'\n'}, b...), '\n')); err != nil {
-		return err
-	}
-	return s.f.Sync()
-}
+func (s *Store) Append(r Result) error { return s.log.Append(r) }
 
 // Results reads every complete result, in order.
 func (s *Store) Results() ([]Result, error) {
-	f, err := os.Open(filepath.Join(s.Dir, "results.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []Result
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var r Result
-		if err := json.Unmarshal(line, &r); err != nil || r.JobID == "" {
-			continue // torn by a crash
-		}
-		out = append(out, r)
-	}
-	return out, sc.Err()
+	return jsonl.Read(filepath.Join(s.Dir, "results.jsonl"), func(r *Result) bool { return r.JobID != "" })
 }
 
 // SaveGeneration checkpoints an evaluated generation.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/evoprune/evoprune/npy"
 	"github.com/evoprune/evoprune/pfunc"
+	"github.com/evoprune/evoprune/tensor"
 	"github.com/spf13/cobra"
 )
 
@@ -294,7 +295,7 @@ the loss gradients of the feature maps, a float .npy of the same shape as
 				if gx, err = ga.Floats(); err != nil {
 					return fmt.Errorf("--grads %s: %w", grads, err)
 				}
-				if !equalInts(ga.Shape, fa.Shape) {
+				if !tensor.SameShape(ga.Shape, fa.Shape) {
 					return fmt.Errorf("--grads %s: shape %v, want %v (the shape of %s)", grads, ga.Shape, fa.Shape, features)
 				}
 			}
@@ -330,18 +331,6 @@ the loss gradients of the feature maps, a float .npy of the same shape as
 	f.StringVar(&grads, "grads", "", "loss gradients of the feature maps, float .npy shaped like --features (for G)")
 	f.BoolVar(&asJSON, "json", false, "print JSON ({\"scores\": [...]})")
 	return cmd
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func firstNonEmpty(a, b string) string {
