@@ -177,7 +177,7 @@ func repoRoot() (string, error) {
 func newStudyCmd() *cobra.Command {
 	var (
 		configPath, preset, funcs, outPath, dataDir string
-		seeds, workers                              int
+		seeds, workers, ftSteps int
 	)
 	cmd := &cobra.Command{
 		Use:   "study",
@@ -188,6 +188,7 @@ between functions against the spread between seeds of one function; and how
 well accuracy right after pruning predicts the final accuracy (what the
 screen relies on). Use it to choose budgets before a long evolution.`,
 		Example: `  evoprune evolve study --preset demo --seeds 3
+  evoprune evolve study --preset demo --finetune-steps 30 --seeds 3
   evoprune evolve study --config cpu.json --functions 'abs_snr;fdr;l1;eq3;random' --seeds 3 --out study.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -214,6 +215,14 @@ screen relies on). Use it to choose budgets before a long evolution.`,
 			}
 			if dataDir != "" {
 				c.SetDataDir(dataDir)
+			}
+			if ftSteps < 0 {
+				return usagef("--finetune-steps must not be negative, got %d", ftSteps)
+			}
+			if ftSteps > 0 {
+				for i := range c.Tasks {
+					c.Tasks[i].FineTuneSteps, c.Tasks[i].FineTuneEpochs = ftSteps, 0
+				}
 			}
 			if err := c.Resolve(); err != nil {
 				return err
@@ -250,6 +259,7 @@ screen relies on). Use it to choose budgets before a long evolution.`,
 	f.IntVar(&workers, "workers", 0, "evaluations side by side (default: one per core)")
 	f.StringVar(&outPath, "out", "", "also write the study as JSON here")
 	f.StringVar(&dataDir, "data-dir", "", "dataset root for tasks that name none")
+	f.IntVar(&ftSteps, "finetune-steps", 0, "fine-tuning steps per pruning step for every task (default: the configuration's)")
 	return cmd
 }
 
