@@ -177,7 +177,7 @@ func repoRoot() (string, error) {
 func newStudyCmd() *cobra.Command {
 	var (
 		configPath, preset, funcs, outPath, dataDir string
-		seeds, workers, ftSteps int
+		seeds, workers, ftSteps                     int
 	)
 	cmd := &cobra.Command{
 		Use:   "study",
