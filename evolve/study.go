@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/evoprune/evoprune/internal/jsonl"
 	"github.com/evoprune/evoprune/pfunc"
 	"github.com/evoprune/evoprune/prune"
 	"github.com/evoprune/evoprune/report"
@@ -44,7 +45,16 @@ type Study struct {
 
 // RunStudy evaluates each named function (library names or expressions)
 // with evaluation seeds 1..seeds on every task of c, through exec.
-func RunStudy(c *Config, names []string, seeds int, exec Executor, progress io.Writer) (*Study, error) {
+//
+// With logPath set, every finished evaluation is appended to that log
+// (internal/jsonl) as it arrives, and evaluations already in it are not run
+// again: a study killed after hours resumes where it stopped. A logged
+// result is reused only for the very same job (its ID hashes the function,
+// the task's whole protocol, the checkpoint's content and the seed), so a
+// study with other budgets or another model never picks up stale numbers.
+// Refused results (an environment error) are not logged, so they are
+// retried.
+func RunStudy(c *Config, names []string, seeds int, exec Executor, progress io.Writer, logPath string) (*Study, error) {
 	type fn struct{ name, expr, hash string }
 	var fns []fn
 	for _, n := range names {
@@ -69,13 +79,43 @@ func RunStudy(c *Config, names []string, seeds int, exec Executor, progress io.W
 	idx := fitnessIndex{}
 	st := &Study{}
 	n := 0
-	if err := exec.Run(jobs, func(r Result) {
+	record := func(r Result) {
 		idx[indexKey(r.Hash, r.Task, r.Seed)] = r
 		st.Results = append(st.Results, r)
 		n++
+	}
+	todo := jobs
+	var log *jsonl.Log
+	if logPath != "" {
+		var err error
+		if todo, err = reuseLogged(logPath, jobs, record); err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			logf(progress, "%s: %d of %d evaluations already done", logPath, n, len(jobs))
+		}
+		if log, err = jsonl.Open(logPath); err != nil {
+			return nil, err
+		}
+		defer log.Close()
+	}
+	var logErr error
+	if err := exec.Run(todo, func(r Result) {
+		if log != nil && !r.Refused && logErr == nil {
+			logErr = log.Append(r)
+		}
+		record(r)
 		logf(progress, "%d/%d: %s on %s, seed %d: val acc %.4f (%.4f right after pruning) %s", n, len(jobs), short(r.Expr), r.Task, r.Seed, r.ValAcc, r.ValAccPruned, r.Error)
 	}); err != nil {
 		return nil, err
+	}
+	if logErr != nil {
+		return nil, logErr
+	}
+	for _, r := range st.Results {
+		if r.Refused {
+			return nil, fmt.Errorf("%s on %s, seed %d: %s", short(r.Expr), r.Task, r.Seed, r.Error)
+		}
 	}
 	var means, stds []float64
 	for _, f := range fns {
@@ -113,6 +153,29 @@ func RunStudy(c *Config, names []string, seeds int, exec Executor, progress io.W
 	st.ScreenPearson = pearson(pruned, final)
 	st.ScreenSpearman = pearson(ranks(pruned), ranks(final))
 	return st, nil
+}
+
+// reuseLogged hands every job the log at path already holds a result for to
+// record, and returns the jobs still to run. A line cut short by a kill is
+// skipped by jsonl.Read.
+func reuseLogged(path string, jobs []Job, record func(Result)) ([]Job, error) {
+	prior, err := jsonl.Read(path, func(r *Result) bool { return r.JobID != "" && !r.Refused })
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]Result{}
+	for _, r := range prior {
+		byID[r.JobID] = r
+	}
+	var todo []Job
+	for _, j := range jobs {
+		if r, ok := byID[j.ID]; ok {
+			record(r)
+			continue
+		}
+		todo = append(todo, j)
+	}
+	return todo, nil
 }
 
 // isNative reports the built-in criteria outside the pfunc language (the

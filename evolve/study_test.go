@@ -1,7 +1,11 @@
 package evolve
 
 import (
+	"bytes"
 	"math"
+	"os"
+	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -29,7 +33,7 @@ func TestStudyStatistics(t *testing.T) {
 // A study over the tiny task ranks functions and counts every evaluation.
 func TestStudyRuns(t *testing.T) {
 	c := tinyConfig(t)
-	st, err := RunStudy(c, []string{"l1", "random"}, 2, &Pool{Eval: NewEvaluator(c.BaseDir, 8), Workers: 2}, nil)
+	st, err := RunStudy(c, []string{"l1", "random"}, 2, &Pool{Eval: NewEvaluator(c.BaseDir, 8), Workers: 2}, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +48,89 @@ func TestStudyRuns(t *testing.T) {
 	if st.Rows[0].Mean < st.Rows[1].Mean {
 		t.Fatal("rows not sorted by mean fitness")
 	}
-	if _, err := RunStudy(c, []string{"nosuch("}, 1, &Pool{Eval: NewEvaluator(c.BaseDir, 0)}, nil); err == nil {
+	if _, err := RunStudy(c, []string{"nosuch("}, 1, &Pool{Eval: NewEvaluator(c.BaseDir, 0)}, nil, ""); err == nil {
 		t.Fatal("a bad function was accepted")
+	}
+}
+
+// countingExec runs jobs through an inner executor and remembers which ran.
+type countingExec struct {
+	inner Executor
+	ran   []string
+}
+
+func (e *countingExec) Run(jobs []Job, done func(Result)) error {
+	for _, j := range jobs {
+		e.ran = append(e.ran, j.ID)
+	}
+	return e.inner.Run(jobs, done)
+}
+
+// A study with a log resumes: a rerun runs nothing and reports the same
+// study; a log cut short (the last line torn by a kill) reruns only what
+// is missing; a study with another budget reuses nothing.
+func TestStudyResumesFromLog(t *testing.T) {
+	c := tinyConfig(t)
+	log := filepath.Join(t.TempDir(), "study.jsonl")
+	names := []string{"l1", "random"}
+	pool := &Pool{Eval: NewEvaluator(c.BaseDir, 8), Workers: 2}
+	first := &countingExec{inner: pool}
+	st, err := RunStudy(c, names, 2, first, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.ran) != 4 {
+		t.Fatalf("first run ran %d jobs, want 4", len(first.ran))
+	}
+	again := &countingExec{inner: pool}
+	st2, err := RunStudy(c, names, 2, again, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.ran) != 0 {
+		t.Fatalf("rerun ran %d jobs, want 0", len(again.ran))
+	}
+	if !reflect.DeepEqual(st.Rows, st2.Rows) {
+		t.Fatalf("resumed study differs:\n%+v\n%+v", st.Rows, st2.Rows)
+	}
+
+	// Keep two complete lines and half of the third, as a kill would.
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	var kept [][]byte
+	for _, l := range lines {
+		if len(bytes.TrimSpace(l)) > 0 {
+			kept = append(kept, l)
+		}
+	}
+	torn := append(bytes.Join(kept[:2], []byte("\n")), '\n')
+	torn = append(torn, kept[2][:len(kept[2])/2]...)
+	if err := os.WriteFile(log, torn, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	partial := &countingExec{inner: pool}
+	st3, err := RunStudy(c, names, 2, partial, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(partial.ran) != 2 {
+		t.Fatalf("resume after a torn log ran %d jobs, want 2", len(partial.ran))
+	}
+	if !reflect.DeepEqual(st.Rows, st3.Rows) {
+		t.Fatalf("study resumed from a torn log differs:\n%+v\n%+v", st.Rows, st3.Rows)
+	}
+
+	other := *c
+	other.Tasks = append([]Task(nil), c.Tasks...)
+	other.Tasks[0].FineTuneSteps++
+	changed := &countingExec{inner: pool}
+	if _, err := RunStudy(&other, names[:1], 1, changed, nil, log); err != nil {
+		t.Fatal(err)
+	}
+	if len(changed.ran) != 1 {
+		t.Fatalf("a study with another budget reused a logged result")
 	}
 }

@@ -176,8 +176,8 @@ func repoRoot() (string, error) {
 
 func newStudyCmd() *cobra.Command {
 	var (
-		configPath, preset, funcs, outPath, dataDir string
-		seeds, workers, ftSteps                     int
+		configPath, preset, funcs, outPath, dataDir, logPath string
+		seeds, workers, ftSteps                              int
 	)
 	cmd := &cobra.Command{
 		Use:   "study",
@@ -186,9 +186,15 @@ func newStudyCmd() *cobra.Command {
 evaluation seeds and report, per function, the fitness over seeds; the spread
 between functions against the spread between seeds of one function; and how
 well accuracy right after pruning predicts the final accuracy (what the
-screen relies on). Use it to choose budgets before a long evolution.`,
+screen relies on). Use it to choose budgets before a long evolution.
+
+With --log, every finished evaluation is appended to that file at once, and
+running the same command again skips what is there: a long study can be
+killed at any moment and resumed (only the very same evaluation is reused:
+same function, task protocol, checkpoint content and seed).`,
 		Example: `  evoprune evolve study --preset demo --seeds 3
   evoprune evolve study --preset demo --finetune-steps 30 --seeds 3
+  evoprune evolve study --preset cpu --data-dir ../shared/data --log runs/study-cpu.jsonl --out runs/study-cpu.json
   evoprune evolve study --config cpu.json --functions 'abs_snr;fdr;l1;eq3;random' --seeds 3 --out study.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -232,7 +238,7 @@ screen relies on). Use it to choose budgets before a long evolution.`,
 			}
 			names := strings.Split(funcs, ";")
 			ev := evolve.NewEvaluator(c.BaseDir, max(c.CacheModels, 0))
-			st, err := evolve.RunStudy(c, names, seeds, &evolve.Pool{Eval: ev, Workers: workers}, os.Stderr)
+			st, err := evolve.RunStudy(c, names, seeds, &evolve.Pool{Eval: ev, Workers: workers}, os.Stderr, logPath)
 			if err != nil {
 				return err
 			}
@@ -258,6 +264,7 @@ screen relies on). Use it to choose budgets before a long evolution.`,
 	f.IntVar(&seeds, "seeds", 3, "evaluation seeds per function")
 	f.IntVar(&workers, "workers", 0, "evaluations side by side (default: one per core)")
 	f.StringVar(&outPath, "out", "", "also write the study as JSON here")
+	f.StringVar(&logPath, "log", "", "append each finished evaluation here and skip those already in it (resumable)")
 	f.StringVar(&dataDir, "data-dir", "", "dataset root for tasks that name none")
 	f.IntVar(&ftSteps, "finetune-steps", 0, "fine-tuning steps per pruning step for every task (default: the configuration's)")
 	return cmd
