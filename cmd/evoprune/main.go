@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 
 	"github.com/evoprune/evoprune/blas"
 	"github.com/spf13/cobra"
@@ -17,7 +18,11 @@ import (
 
 func main() {
 	root := newRoot()
-	if err := root.Execute(); err != nil {
+	err := root.Execute()
+	if stopProfile != nil {
+		stopProfile()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "evoprune:", err)
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -35,7 +40,29 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 var (
 	threads     int
 	blasBackend string
+	cpuProfile  string
+	stopProfile func() // set while --cpuprofile records
 )
+
+// startProfile records a CPU profile of the whole command into path (for
+// go tool pprof), until stopProfile.
+func startProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return usagef("--cpuprofile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	stopProfile = func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "evoprune: --cpuprofile %s: %v\n", path, err)
+		}
+	}
+	return nil
+}
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
@@ -56,7 +83,13 @@ pruning functions, and evolves such functions with genetic programming
 			if threads > 0 {
 				runtime.GOMAXPROCS(threads)
 			}
-			return selectBLAS(blasBackend)
+			if err := selectBLAS(blasBackend); err != nil {
+				return err
+			}
+			if cpuProfile != "" {
+				return startProfile(cpuProfile)
+			}
+			return nil
 		},
 	}
 	root.PersistentFlags().IntVar(&threads, "threads", 0, "CPU threads to use (default: all cores)")
@@ -65,6 +98,7 @@ pruning functions, and evolves such functions with genetic programming
 		defBLAS = "go"
 	}
 	root.PersistentFlags().StringVar(&blasBackend, "blas", defBLAS, "GEMM backend: go (pure Go) or openblas (needs a build with -tags openblas); $EVOPRUNE_BLAS sets the default")
+	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (see go tool pprof)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newExportCmd())
 	root.AddCommand(newImportCmd())
