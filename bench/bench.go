@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"github.com/evoprune/evoprune/metrics"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,7 +18,7 @@ import (
 // Options is one benchmark: tasks, metrics and seeds, and how to run them.
 type Options struct {
 	Tasks   []Task
-	Metrics []Metric
+	Metrics []metrics.Metric
 	// Seeds runs seeds 1..Seeds for every (task, metric).
 	Seeds int
 	// Dir holds results.jsonl (read on start: finished evaluations are
@@ -72,7 +73,7 @@ const ResultsFile = "results.jsonl"
 
 type job struct {
 	variant Variant
-	metric  Metric
+	metric  metrics.Metric
 	seed    uint64
 	job     evolve.Job
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/evoprune/evoprune/metrics"
 	"io"
 	"math"
 	"path/filepath"
@@ -24,10 +25,10 @@ type SeedResult struct {
 // Row is one metric on one task variant, summarised over seeds. Accuracies
 // and kept fractions are fractions in [0, 1].
 type Row struct {
-	Variant string `json:"variant"`
-	Metric  string `json:"metric"`
-	Kind    Kind   `json:"kind"`
-	Expr    string `json:"expr"`
+	Variant string       `json:"variant"`
+	Metric  string       `json:"metric"`
+	Kind    metrics.Kind `json:"kind"`
+	Expr    string       `json:"expr"`
 	// Rank orders the rows of a variant by the mean of the ranking
 	// accuracy (failed rows last, rank 0).
 	Rank int `json:"rank"`
@@ -134,9 +135,9 @@ func protocol(t Task, sched string) string {
 // tasks, metrics and seeds 1..seeds. reference names the metric every
 // other is tested against; empty picks, per variant, the hand-made metric
 // whose evaluations all succeeded with the best mean ranking accuracy.
-func Build(tasks []Task, metrics []Metric, seeds int, records map[string]Record, reference string) (*Leaderboard, error) {
+func Build(tasks []Task, ms []metrics.Metric, seeds int, records map[string]Record, reference string) (*Leaderboard, error) {
 	lb := &Leaderboard{Seeds: seeds, tasks: tasks}
-	o := Options{Tasks: tasks, Metrics: metrics, Seeds: seeds}
+	o := Options{Tasks: tasks, Metrics: ms, Seeds: seeds}
 	byKey := map[string]job{}
 	for _, j := range o.jobs() {
 		byKey[fmt.Sprintf("%s|%s|%d", j.variant.Name, j.metric.Label, j.seed)] = j
@@ -153,7 +154,7 @@ func Build(tasks []Task, metrics []Metric, seeds int, records map[string]Record,
 				info.RankedBy = "test_acc"
 			}
 			var rows []Row
-			for _, m := range metrics {
+			for _, m := range ms {
 				row := Row{Variant: v.Name, Metric: m.Label, Kind: m.Kind, Expr: m.Expr, Seeds: seeds}
 				var pruned, tuned, test, pk, mk, cpu, secs []float64
 				cpuKnown := true
@@ -213,7 +214,7 @@ func Build(tasks []Task, metrics []Metric, seeds int, records map[string]Record,
 			ref := reference
 			if ref == "" {
 				for _, r := range rows { // sorted: the first complete hand-made row is the best
-					if r.Kind == KindHandMade && r.OK == seeds {
+					if r.Kind == metrics.KindHandMade && r.OK == seeds {
 						ref = r.Metric
 						break
 					}

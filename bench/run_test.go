@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"github.com/evoprune/evoprune/metrics"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,7 +44,7 @@ func numbers(t *testing.T, lb *Leaderboard) string {
 }
 
 func TestSmokeLeaderboardReproducibleAndResumable(t *testing.T) {
-	ms, err := ResolveMetrics([]string{"abs_snr", "random", "bn_scale"})
+	ms, err := metrics.ResolveMetrics([]string{"abs_snr", "random", "bn_scale"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +127,10 @@ func TestSmokeLeaderboardReproducibleAndResumable(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	if _, err := ResolveMetric("no_such_metric"); err == nil || !strings.Contains(err.Error(), `unknown metric "no_such_metric"`) {
+	if _, err := metrics.ResolveMetric("no_such_metric"); err == nil || !strings.Contains(err.Error(), `unknown metric "no_such_metric"`) {
 		t.Errorf("unknown metric: %v", err)
 	}
-	if _, err := ResolveMetric("div(P, nope)"); err == nil || !strings.Contains(err.Error(), "div(P, nope)") {
+	if _, err := metrics.ResolveMetric("div(P, nope)"); err == nil || !strings.Contains(err.Error(), "div(P, nope)") {
 		t.Errorf("bad expression: %v", err)
 	}
 	if _, err := ResolveTasks("no-such-task", root); err == nil || !strings.Contains(err.Error(), `unknown task "no-such-task"`) || !strings.Contains(err.Error(), "lenet5-smoke") {
@@ -145,7 +146,7 @@ func TestBadInput(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not exist; train it with: evoprune train --model resnet56 --dataset cifar10") {
 		t.Errorf("missing checkpoint: %v", err)
 	}
-	ms, _ := ResolveMetrics([]string{"l1"})
+	ms, _ := metrics.ResolveMetrics([]string{"l1"})
 	if _, err := Run(Options{Tasks: ts, Metrics: ms, Seeds: 1, Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "train it with") {
 		t.Errorf("Run with a missing checkpoint: %v", err)
 	}
@@ -164,32 +165,6 @@ func TestBadInput(t *testing.T) {
 	tk.Dataset = "cifar10"
 	if err := tk.Prepare(false); err == nil || !strings.Contains(err.Error(), "does not fit cifar10") {
 		t.Errorf("wrong dataset: %v", err)
-	}
-}
-
-func TestRunSelectors(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "evolve-x")
-	os.MkdirAll(dir, 0o755)
-	sum := `{"hall_of_fame":[{"rank":1,"prefix":"abs(sub(mean(P), mean(Q)))","fitness":0.9},{"rank":2,"prefix":"var(P)","fitness":0.8}]}`
-	if err := os.WriteFile(filepath.Join(dir, "summary.json"), []byte(sum), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	best, err := ResolveMetric(dir + "/best")
-	if err != nil || len(best) != 1 || best[0].Label != dir+"/best" || best[0].Kind != KindEvolved {
-		t.Fatalf("best: %+v %v", best, err)
-	}
-	top, err := ResolveMetric(dir + "/top2")
-	if err != nil || len(top) != 2 || top[1].Label != dir+"/top2#2" {
-		t.Fatalf("top2: %+v %v", top, err)
-	}
-	if second, err := ResolveMetric(dir + "/2"); err != nil || second[0].Hash != top[1].Hash {
-		t.Errorf("RUN/2: %+v %v", second, err)
-	}
-	if _, err := ResolveMetric(dir + "/top3"); err == nil || !strings.Contains(err.Error(), "2 entries") {
-		t.Errorf("top3 of 2: %v", err)
-	}
-	if _, err := ResolveMetric(filepath.Join(t.TempDir(), "nothing") + "/best"); err == nil || !strings.Contains(err.Error(), "summary.json") {
-		t.Errorf("missing run: %v", err)
 	}
 }
 
@@ -235,7 +210,7 @@ func TestCIFAR100Task(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, _ := ResolveMetrics([]string{"l1"})
+	ms, _ := metrics.ResolveMetrics([]string{"l1"})
 	out, err := Run(Options{Tasks: ts, Metrics: ms, Seeds: 1, Dir: filepath.Join(dir, "out")})
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +236,7 @@ func TestCIFAR100Task(t *testing.T) {
 func TestEnvironmentFailureIsNotRecorded(t *testing.T) {
 	tk := smokeTask(t)
 	tk.DataDir = t.TempDir() // no MNIST here
-	ms, _ := ResolveMetrics([]string{"l1"})
+	ms, _ := metrics.ResolveMetrics([]string{"l1"})
 	dir := t.TempDir()
 	_, err := Run(Options{Tasks: []Task{tk}, Metrics: ms, Seeds: 1, Dir: dir, SkipDataCheck: true})
 	if err == nil || !strings.Contains(err.Error(), "lenet5-smoke, l1, seed 1") || !strings.Contains(err.Error(), "mnist") {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"github.com/evoprune/evoprune/metrics"
 	"math"
 	"os"
 	"path/filepath"
@@ -64,19 +65,6 @@ func TestPairedTByHand(t *testing.T) {
 	}
 }
 
-func TestSplitMetricList(t *testing.T) {
-	for in, want := range map[string]string{
-		"l1,eq3, random":                 "l1|eq3|random",
-		"l1;div(P, Q);runs/x/best":       "l1|div(P, Q)|runs/x/best",
-		"abs_snr,div(abs(P), add(Q, P))": "abs_snr|div(abs(P), add(Q, P))",
-		" ; l1 ;":                        "l1",
-	} {
-		if got := strings.Join(SplitMetricList(in), "|"); got != want {
-			t.Errorf("SplitMetricList(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // fakeTask is a task that never touches the disk (Build only reads records).
 func fakeTask(name string, test bool, schedules ...string) Task {
 	tk := Task{Task: evolve.Task{Name: name, Model: "m.safetensors", Dataset: "mnist", ValSize: 5000, Sample: 10, TestAcc: test}}
@@ -90,7 +78,7 @@ func fakeTask(name string, test bool, schedules ...string) Task {
 
 // records makes one successful record per (variant, metric, seed) with the
 // accuracies acc[metric][seed-1] (as fine-tuned and test accuracy).
-func records(tasks []Task, metrics []Metric, acc map[string][]float64, fail map[string]string) map[string]Record {
+func records(tasks []Task, metrics []metrics.Metric, acc map[string][]float64, fail map[string]string) map[string]Record {
 	o := Options{Tasks: tasks, Metrics: metrics, Seeds: len(acc[metrics[0].Label])}
 	out := map[string]Record{}
 	for _, j := range o.jobs() {
@@ -105,7 +93,7 @@ func records(tasks []Task, metrics []Metric, acc map[string][]float64, fail map[
 }
 
 func TestBuildRanksAndTests(t *testing.T) {
-	ms, err := ResolveMetrics([]string{"l1", "eq3", "fdr", "bn_scale", "random"})
+	ms, err := metrics.ResolveMetrics([]string{"l1", "eq3", "fdr", "bn_scale", "random"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +163,7 @@ func TestBuildRanksAndTests(t *testing.T) {
 }
 
 func TestBuildRanksOnTestAccAndCurves(t *testing.T) {
-	ms, _ := ResolveMetrics([]string{"l1", "random"})
+	ms, _ := metrics.ResolveMetrics([]string{"l1", "random"})
 	tasks := []Task{fakeTask("c", true, "macs:0.3", "macs:0.6")}
 	acc := map[string][]float64{"l1": {0.8, 0.9}, "random": {0.6, 0.7}}
 	lb, err := Build(tasks, ms, 2, records(tasks, ms, acc, nil), "")

@@ -7,8 +7,7 @@ import (
 	"sort"
 
 	"github.com/evoprune/evoprune/internal/jsonl"
-	"github.com/evoprune/evoprune/pfunc"
-	"github.com/evoprune/evoprune/prune"
+	"github.com/evoprune/evoprune/metrics"
 	"github.com/evoprune/evoprune/report"
 )
 
@@ -43,7 +42,8 @@ type Study struct {
 	Results        []Result `json:"results"`
 }
 
-// RunStudy evaluates each named function (library names or expressions)
+// RunStudy evaluates each function (resolved by package metrics: library
+// names, expressions, native criteria such as random, a run's hall of fame)
 // with evaluation seeds 1..seeds on every task of c, through exec.
 //
 // With logPath set, every finished evaluation is appended to that log
@@ -54,25 +54,15 @@ type Study struct {
 // study with other budgets or another model never picks up stale numbers.
 // Refused results (an environment error) are not logged, so they are
 // retried.
-func RunStudy(c *Config, names []string, seeds int, exec Executor, progress io.Writer, logPath string) (*Study, error) {
-	type fn struct{ name, expr, hash string }
-	var fns []fn
-	for _, n := range names {
-		if isNative(n) {
-			fns = append(fns, fn{n, n, "native:" + n})
-			continue
-		}
-		tree, err := resolveFunc(n)
-		if err != nil {
-			return nil, err
-		}
-		fns = append(fns, fn{n, pfunc.Prefix(tree), pfunc.Hash(tree)})
+func RunStudy(c *Config, fns []metrics.Metric, seeds int, exec Executor, progress io.Writer, logPath string) (*Study, error) {
+	if len(fns) == 0 {
+		return nil, fmt.Errorf("study: no functions")
 	}
 	var jobs []Job
 	for _, f := range fns {
 		for s := 1; s <= seeds; s++ {
 			for _, t := range c.Tasks {
-				jobs = append(jobs, NewJob(f.expr, f.hash, t, uint64(s)))
+				jobs = append(jobs, NewJob(f.Expr, f.Hash, t, uint64(s)))
 			}
 		}
 	}
@@ -119,14 +109,14 @@ func RunStudy(c *Config, names []string, seeds int, exec Executor, progress io.W
 	}
 	var means, stds []float64
 	for _, f := range fns {
-		row := StudyRow{Name: f.name, Expr: f.expr, Tasks: map[string][]float64{}}
+		row := StudyRow{Name: f.Label, Expr: f.Expr, Tasks: map[string][]float64{}}
 		for s := 1; s <= seeds; s++ {
 			acc := make([]float64, len(c.Tasks))
 			w := make([]float64, len(c.Tasks))
 			for i, t := range c.Tasks {
-				r, ok := idx[indexKey(f.hash, t.Name, uint64(s))]
+				r, ok := idx[indexKey(f.Hash, t.Name, uint64(s))]
 				if !ok {
-					return nil, fmt.Errorf("no result for %s on %s seed %d", f.name, t.Name, s)
+					return nil, fmt.Errorf("no result for %s on %s seed %d", f.Label, t.Name, s)
 				}
 				acc[i], w[i] = r.Accuracy(), t.Weight
 				row.Tasks[t.Name] = append(row.Tasks[t.Name], r.Accuracy())
@@ -176,32 +166,6 @@ func reuseLogged(path string, jobs []Job, record func(Result)) ([]Job, error) {
 		todo = append(todo, j)
 	}
 	return todo, nil
-}
-
-// isNative reports the built-in criteria outside the pfunc language (the
-// study's random baseline, and the other native criteria).
-func isNative(s string) bool {
-	for _, c := range prune.NativeCriteria {
-		if c.Name == s {
-			return true
-		}
-	}
-	return false
-}
-
-func resolveFunc(s string) (*pfunc.Node, error) {
-	if f, ok := pfunc.Lookup(s); ok {
-		return f.Tree, nil
-	}
-	if s == "fpgm" {
-		f, _ := pfunc.Lookup("geo_median_dist")
-		return f.Tree, nil
-	}
-	t, err := pfunc.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("function %q: %w", s, err)
-	}
-	return t, nil
 }
 
 func meanStd(v []float64) (mean, std float64) {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/evoprune/evoprune/metrics"
 )
 
 func TestStudyStatistics(t *testing.T) {
@@ -33,7 +35,7 @@ func TestStudyStatistics(t *testing.T) {
 // A study over the tiny task ranks functions and counts every evaluation.
 func TestStudyRuns(t *testing.T) {
 	c := tinyConfig(t)
-	st, err := RunStudy(c, []string{"l1", "random"}, 2, &Pool{Eval: NewEvaluator(c.BaseDir, 8), Workers: 2}, nil, "")
+	st, err := RunStudy(c, resolve(t, "l1", "random"), 2, &Pool{Eval: NewEvaluator(c.BaseDir, 8), Workers: 2}, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +50,18 @@ func TestStudyRuns(t *testing.T) {
 	if st.Rows[0].Mean < st.Rows[1].Mean {
 		t.Fatal("rows not sorted by mean fitness")
 	}
-	if _, err := RunStudy(c, []string{"nosuch("}, 1, &Pool{Eval: NewEvaluator(c.BaseDir, 0)}, nil, ""); err == nil {
-		t.Fatal("a bad function was accepted")
+	if _, err := RunStudy(c, nil, 1, &Pool{Eval: NewEvaluator(c.BaseDir, 0)}, nil, ""); err == nil {
+		t.Fatal("a study of no functions was accepted")
 	}
+}
+
+func resolve(t *testing.T, names ...string) []metrics.Metric {
+	t.Helper()
+	ms, err := metrics.ResolveMetrics(names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
 }
 
 // countingExec runs jobs through an inner executor and remembers which ran.
@@ -72,7 +83,7 @@ func (e *countingExec) Run(jobs []Job, done func(Result)) error {
 func TestStudyResumesFromLog(t *testing.T) {
 	c := tinyConfig(t)
 	log := filepath.Join(t.TempDir(), "study.jsonl")
-	names := []string{"l1", "random"}
+	names := resolve(t, "l1", "random")
 	pool := &Pool{Eval: NewEvaluator(c.BaseDir, 8), Workers: 2}
 	first := &countingExec{inner: pool}
 	st, err := RunStudy(c, names, 2, first, nil, log)

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/evoprune/evoprune/bench"
+	"github.com/evoprune/evoprune/metrics"
 	"github.com/spf13/cobra"
 )
 
@@ -70,9 +71,9 @@ several schedules) is written when all are done. Same seeds, same numbers.`,
 			}
 			var list []string
 			for _, a := range metricArgs {
-				list = append(list, bench.SplitMetricList(a)...)
+				list = append(list, metrics.SplitMetricList(a)...)
 			}
-			metrics, err := bench.ResolveMetrics(list)
+			metrics, err := metrics.ResolveMetrics(list)
 			if err != nil {
 				return usageError{err}
 			}

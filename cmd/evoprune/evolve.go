@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evoprune/evoprune/evolve"
+	"github.com/evoprune/evoprune/metrics"
 	"github.com/evoprune/evoprune/pfunc"
 	"github.com/spf13/cobra"
 )
@@ -195,6 +196,7 @@ same function, task protocol, checkpoint content and seed).`,
 		Example: `  evoprune evolve study --preset demo --seeds 3
   evoprune evolve study --preset demo --finetune-steps 30 --seeds 3
   evoprune evolve study --preset cpu --data-dir ../shared/data --log runs/study-cpu.jsonl --out runs/study-cpu.json
+  evoprune evolve study --preset cpu --functions 'runs/cpu/top3;abs_snr;fdr;sym_div;t_stat;l1;l2;fpgm;eq3;random' --seeds 3
   evoprune evolve study --config cpu.json --functions 'abs_snr;fdr;l1;eq3;random' --seeds 3 --out study.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -236,9 +238,12 @@ same function, task protocol, checkpoint content and seed).`,
 			if workers <= 0 {
 				workers = runtime.GOMAXPROCS(0)
 			}
-			names := strings.Split(funcs, ";")
+			fns, err := metrics.ResolveMetrics(metrics.SplitMetricList(funcs))
+			if err != nil {
+				return usageError{fmt.Errorf("--functions: %w", err)}
+			}
 			ev := evolve.NewEvaluator(c.BaseDir, max(c.CacheModels, 0))
-			st, err := evolve.RunStudy(c, names, seeds, &evolve.Pool{Eval: ev, Workers: workers}, os.Stderr, logPath)
+			st, err := evolve.RunStudy(c, fns, seeds, &evolve.Pool{Eval: ev, Workers: workers}, os.Stderr, logPath)
 			if err != nil {
 				return err
 			}
@@ -260,7 +265,7 @@ same function, task protocol, checkpoint content and seed).`,
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", "", "run configuration whose tasks to use")
 	f.StringVar(&preset, "preset", "", "built-in configuration: demo, cpu or paper")
-	f.StringVar(&funcs, "functions", "abs_snr;fdr;sym_div;t_stat;l1;l2;geo_median_dist;eq3;random", "';'-separated library names, expressions or random")
+	f.StringVar(&funcs, "functions", "abs_snr;fdr;sym_div;t_stat;l1;l2;geo_median_dist;eq3;random", "';'-separated library names, expressions, native criteria (random, bn_scale, taylor, apoz, hrank) or RUN/best, RUN/topK")
 	f.IntVar(&seeds, "seeds", 3, "evaluation seeds per function")
 	f.IntVar(&workers, "workers", 0, "evaluations side by side (default: one per core)")
 	f.StringVar(&outPath, "out", "", "also write the study as JSON here")

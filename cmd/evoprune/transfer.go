@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/evoprune/evoprune/bench"
+	"github.com/evoprune/evoprune/metrics"
 	"github.com/evoprune/evoprune/prune"
 	"github.com/evoprune/evoprune/report"
 	"github.com/spf13/cobra"
@@ -43,7 +43,7 @@ model's path with .json).`,
 			if label == "" {
 				return usagef("--metric is required (a name, an expression or RUN/best)")
 			}
-			ms, err := bench.ResolveMetric(label)
+			ms, err := metrics.ResolveMetric(label)
 			if err != nil {
 				return usageError{err}
 			}
@@ -51,7 +51,7 @@ model's path with .json).`,
 				return usagef("--metric %s names %d functions; transfer applies one (use RUN/best or RUN/K)", label, len(ms))
 			}
 			m := ms[0]
-			if m.Kind == bench.KindEvolved && strings.Contains(label, "/") {
+			if m.Kind == metrics.KindEvolved && strings.Contains(label, "/") {
 				// The prune command reads expressions and names; a run's entry is
 				// handed over as its expression.
 				if err := f.Set("metric", m.Expr); err != nil {

@@ -1,4 +1,10 @@
-package bench
+// Package metrics turns what a user types as a pruning metric into a
+// criterion the pruning engine can run: a native criterion (random,
+// bn_scale, taylor, apoz, hrank), a pfunc library name or alias, a pfunc
+// expression, or RUN/best, RUN/topK, RUN/K for an evolution run's hall of
+// fame. Benchmarks, protocol studies and the CLI share it, so a metric list
+// means the same everywhere.
+package metrics
 
 import (
 	"encoding/json"
