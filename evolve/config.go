@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -32,6 +33,13 @@ type Config struct {
 	CacheModels int `json:"cache_models,omitempty"`
 	// HallOfFame is how many best distinct functions reports list (default 5).
 	HallOfFame int `json:"hall_of_fame,omitempty"`
+	// BudgetHours, when positive, ends the run before the first generation
+	// that would start with the evaluations on record already past that
+	// many hours (the sum of their Seconds: core-hours with single-threaded
+	// workers). The generations run are exactly those of an unbudgeted
+	// run; only where it stops depends on the machine. It serves
+	// comparisons at equal cost (docs/BENCH.md, cost-effectiveness).
+	BudgetHours float64 `json:"budget_hours,omitempty"`
 	// BaseDir is the directory relative task paths are resolved against:
 	// the configuration file's, recorded so a resumed run finds them too.
 	BaseDir string `json:"base_dir,omitempty"`
@@ -95,6 +103,9 @@ func (c *Config) Check() error {
 	if _, err := Joint(c.Mean, []float64{1}, []float64{1}); err != nil {
 		return fmt.Errorf("mean: %w", err)
 	}
+	if c.BudgetHours < 0 || math.IsNaN(c.BudgetHours) {
+		return fmt.Errorf("budget_hours: must be positive (or 0 for none), got %v", c.BudgetHours)
+	}
 	if c.CacheModels == 0 {
 		c.CacheModels = 32
 	}
@@ -135,8 +146,10 @@ func (c *Config) Resolve() error {
 	return nil
 }
 
-// trainHints say how to make the base models the presets name.
+// trainHints say how to make the base models the presets and the
+// configurations in configs/ name.
 var trainHints = map[string]string{
+	"resnet20-cifar10.safetensors": "evoprune train --model resnet20 --dataset cifar10 --epochs 80 --weight-decay 5e-4 --out pretrained/resnet20-cifar10.safetensors",
 	"vgg16w05-cifar10.safetensors": "evoprune train --model vgg16 --width 0.5 --dataset cifar10 --epochs 50 --weight-decay 5e-4 --lr 0.05 --out pretrained/vgg16w05-cifar10.safetensors",
 	"vgg16-cifar10.safetensors":    "evoprune train --model vgg16 --dataset cifar10 --epochs 160 --weight-decay 5e-4 --lr 0.05 --out pretrained/vgg16-cifar10.safetensors",
 }

@@ -177,6 +177,44 @@ func TestResumeAfterStop(t *testing.T) {
 	}
 }
 
+// A run on a budget stops before the first generation that would start past
+// it, with the generations of an unbudgeted run; resumed without the budget
+// it ends exactly as the uninterrupted run.
+func TestBudgetStopsAndResumes(t *testing.T) {
+	full := uninterrupted(t)
+	c := tinyConfig(t)
+	c.BudgetHours = 1e-9 // past as soon as one evaluation is on record
+	dir := t.TempDir()
+	out := runTiny(t, c, dir, 1, 0)
+	if !out.BudgetReached || len(out.Generations) != 1 {
+		t.Fatalf("budget run: reached %v after %d generations, want after the initial one", out.BudgetReached, len(out.Generations))
+	}
+	if a, b := populations(full.Generations[:1]), populations(out.Generations); a != b {
+		t.Fatalf("budget run's generation 0 differs:\n%s\n%s", a, b)
+	}
+	s, c2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if c2.BudgetHours != c.BudgetHours {
+		t.Fatalf("config.json kept budget %v, want %v", c2.BudgetHours, c.BudgetHours)
+	}
+	c2.BudgetHours = 0
+	rest, err := Run(c2, s, Options{Executor: &Pool{Eval: NewEvaluator(c2.BaseDir, 8), Workers: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rest.BudgetReached || populations(full.Generations) != populations(rest.Generations) {
+		t.Fatalf("resumed without a budget: reached %v, generations differ from the uninterrupted run", rest.BudgetReached)
+	}
+	bad := tinyConfig(t)
+	bad.BudgetHours = -1
+	if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "budget_hours") {
+		t.Errorf("negative budget: %v", err)
+	}
+}
+
 // TestKillAndResume kills a running evolution with SIGKILL in the middle of
 // a generation, resumes it and gets the final population of an
 // uninterrupted run.

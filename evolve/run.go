@@ -81,6 +81,17 @@ type Outcome struct {
 	Generations []gp.State      `json:"-"`
 	Logs        []GenerationLog `json:"generations"`
 	Results     []Result        `json:"-"`
+	// BudgetReached says the run ended on Config.BudgetHours.
+	BudgetReached bool `json:"budget_reached,omitempty"`
+}
+
+// evaluationHours is the time of every evaluation on record.
+func evaluationHours(rs []Result) float64 {
+	s := 0.0
+	for _, r := range rs {
+		s += r.Seconds
+	}
+	return s / 3600
 }
 
 // fitnessIndex finds finished evaluations by (hash, task, seed).
@@ -118,6 +129,11 @@ func Run(c *Config, s *Store, o Options) (*Outcome, error) {
 	}
 	for gen := len(gens); gen <= c.GP.Generations; gen++ {
 		if o.StopAfter > 0 && gen >= o.StopAfter {
+			return out, nil
+		}
+		if spent := evaluationHours(out.Results); c.BudgetHours > 0 && gen > 0 && spent >= c.BudgetHours {
+			logf(o.Progress, "budget reached: %.2f evaluation hours spent of %.2f; stopping before generation %d", spent, c.BudgetHours, gen)
+			out.BudgetReached = true
 			return out, nil
 		}
 		t0 := time.Now()

@@ -26,6 +26,7 @@ func newEvolveCmd() *cobra.Command {
 	var (
 		configPath, preset, outDir, resume, dataDir string
 		workers                                     int
+		budget                                      float64
 	)
 	cmd := &cobra.Command{
 		Use:   "evolve",
@@ -44,7 +45,8 @@ reference settings; for large machines). A configuration file is JSON:
 "schedule", "sample", "finetune_steps", ...}], "seed", "eval_seed"}.`,
 		Example: `  evoprune evolve --preset demo --out runs/demo
   evoprune evolve --config evolve.json --workers 2 --out runs/cpu
-  evoprune evolve --resume runs/cpu`,
+  evoprune evolve --resume runs/cpu
+  evoprune evolve --config configs/transfer-direct.json --budget-hours 6 --out runs/direct`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if workers < 0 {
@@ -90,6 +92,14 @@ reference settings; for large machines). A configuration file is JSON:
 				}
 				c.SetDataDir(dataDir)
 			}
+			if cmd.Flags().Changed("budget-hours") {
+				// A stopping rule, not part of what an evaluation computes:
+				// a resumed run may be given a new one.
+				c.BudgetHours = budget
+			}
+			if err := c.Check(); err != nil {
+				return usageError{err}
+			}
 			if err := c.Resolve(); err != nil {
 				return err
 			}
@@ -122,6 +132,10 @@ reference settings; for large machines). A configuration file is JSON:
 			}
 			fame := evolve.HallOfFame(out.Generations, c.HallOfFame)
 			w := cmd.OutOrStdout()
+			if out.BudgetReached {
+				fmt.Fprintf(w, "stopped on the budget of %g evaluation hours after generation %d (continue with --resume %s --budget-hours H)\n",
+					c.BudgetHours, len(out.Generations)-1, store.Dir)
+			}
 			fmt.Fprintf(w, "best functions (fitness, infix), reports in %s:\n", store.Dir)
 			for i, ind := range fame {
 				fmt.Fprintf(w, "%d. %.4f  %s\n   %s\n", i+1, ind.Fitness, pfunc.Infix(ind.Tree), pfunc.Prefix(ind.Tree))
@@ -136,6 +150,7 @@ reference settings; for large machines). A configuration file is JSON:
 	f.StringVar(&resume, "resume", "", "continue the run in this directory")
 	f.IntVar(&workers, "workers", 0, "evaluations run side by side (default: one per core)")
 	f.StringVar(&dataDir, "data-dir", "", "dataset root for tasks that name none (default: $EVOPRUNE_DATA, ./data, the user cache)")
+	f.Float64Var(&budget, "budget-hours", 0, "stop before the first generation that would start past this many evaluation hours (core-hours with single-threaded workers); overrides the configuration's budget_hours, also on --resume")
 	if evolveFlagsHook != nil {
 		evolveFlagsHook(cmd)
 	}
