@@ -73,7 +73,7 @@ several schedules) is written when all are done. Same seeds, same numbers.`,
 			for _, a := range metricArgs {
 				list = append(list, metrics.SplitMetricList(a)...)
 			}
-			metrics, err := metrics.ResolveMetrics(list)
+			ms, err := metrics.ResolveMetrics(list)
 			if err != nil {
 				return usageError{err}
 			}
@@ -100,12 +100,12 @@ several schedules) is written when all are done. Same seeds, same numbers.`,
 			if outDir == "" {
 				outDir = defaultBenchDir(taskSpec)
 			}
-			o := bench.Options{Tasks: tasks, Metrics: metrics, Seeds: seeds, Dir: outDir, Workers: workers, Reference: reference,
+			o := bench.Options{Tasks: tasks, Metrics: ms, Seeds: seeds, Dir: outDir, Workers: workers, Reference: reference,
 				StopAfter: stopAfter, Progress: os.Stderr, Version: version()}
 			if verbose {
 				o.EvalProgress = os.Stderr
 			}
-			fmt.Fprintf(os.Stderr, "bench: %d task(s), %d metric(s), %d seed(s); results in %s\n", len(tasks), len(metrics), seeds, filepath.Join(outDir, bench.ResultsFile))
+			fmt.Fprintf(os.Stderr, "bench: %d task(s), %d metric(s), %d seed(s); results in %s\n", len(tasks), len(ms), seeds, filepath.Join(outDir, bench.ResultsFile))
 			res, err := bench.Run(o)
 			if err != nil {
 				return err

@@ -211,7 +211,7 @@ same function, task protocol, checkpoint content and seed).`,
 		Example: `  evoprune evolve study --preset demo --seeds 3
   evoprune evolve study --preset demo --finetune-steps 30 --seeds 3
   evoprune evolve study --preset cpu --data-dir ../shared/data --log runs/study-cpu.jsonl --out runs/study-cpu.json
-  evoprune evolve study --preset cpu --functions 'runs/cpu/top3;abs_snr;fdr;sym_div;t_stat;l1;l2;fpgm;eq3;random' --seeds 3
+  evoprune evolve study --preset cpu --functions 'runs/evolve-cpu/top3;abs_snr;fdr;sym_div;t_stat;l1;l2;fpgm;eq3;random' --seeds 3
   evoprune evolve study --config cpu.json --functions 'abs_snr;fdr;l1;eq3;random' --seeds 3 --out study.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
