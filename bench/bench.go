@@ -3,7 +3,6 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"github.com/evoprune/evoprune/metrics"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/evoprune/evoprune/evolve"
 	"github.com/evoprune/evoprune/internal/jsonl"
+	"github.com/evoprune/evoprune/metrics"
 )
 
 // Options is one benchmark: tasks, metrics and seeds, and how to run them.

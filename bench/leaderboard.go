@@ -3,13 +3,13 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/evoprune/evoprune/metrics"
 	"io"
 	"math"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/evoprune/evoprune/metrics"
 	"github.com/evoprune/evoprune/report"
 )
 

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"encoding/json"
-	"github.com/evoprune/evoprune/metrics"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evoprune/evoprune/data"
+	"github.com/evoprune/evoprune/metrics"
 	"github.com/evoprune/evoprune/models"
 )
 

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"github.com/evoprune/evoprune/metrics"
 	"math"
 	"os"
 	"path/filepath"
@@ -9,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/evoprune/evoprune/evolve"
+	"github.com/evoprune/evoprune/metrics"
 )
 
 func near(t *testing.T, what string, got, want, tol float64) {
