@@ -206,6 +206,96 @@ func TestPinvProperties(t *testing.T) {
 	}
 }
 
+// The symmetric path (eigendecomposition) agrees with the SVD path on symmetric
+// matrices: well conditioned, rank deficient (a Gram matrix of fewer samples than
+// dimensions, plus the ridge, as di builds it) and indefinite.
+func TestPinvSymmetricMatchesSVD(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	svd := func(a []float64, n int) []float64 {
+		// One entry nudged by one ulp: no longer exactly symmetric, so pinv
+		// takes the Jacobi SVD path on what is numerically the same matrix.
+		t.Helper()
+		b := append([]float64(nil), a...)
+		b[1] = math.Nextafter(b[1], math.Inf(1))
+		p, ok := pinv(b, n, n)
+		if !ok {
+			t.Fatal("svd pinv failed")
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		n    int
+		make func(n int) []float64
+		tol  float64
+	}{
+		{"well conditioned", 12, func(n int) []float64 {
+			a := make([]float64, n*n)
+			for i := 0; i < n; i++ {
+				for j := i; j < n; j++ {
+					x := r.NormFloat64()
+					a[i*n+j], a[j*n+i] = x, x
+				}
+				a[i*n+i] += float64(n)
+			}
+			return a
+		}, 1e-10},
+		{"gram of fewer samples plus ridge", 16, func(n int) []float64 {
+			rows := 5
+			y := make([]float64, rows*n)
+			for i := range y {
+				y[i] = r.NormFloat64()
+			}
+			a := gram(y, rows, n)
+			for i := 0; i < n; i++ {
+				a[i*n+i] += 1e-4
+			}
+			return a
+		}, 1e-7},
+		{"indefinite", 9, func(n int) []float64 {
+			a := make([]float64, n*n)
+			for i := 0; i < n; i++ {
+				for j := i; j < n; j++ {
+					x := r.NormFloat64() * 1e3
+					a[i*n+j], a[j*n+i] = x, x
+				}
+			}
+			return a
+		}, 1e-8},
+	} {
+		a := tc.make(tc.n)
+		if !symmetric(a, tc.n) {
+			t.Fatalf("%s: test matrix not symmetric", tc.name)
+		}
+		got, ok := pinv(a, tc.n, tc.n)
+		if !ok {
+			t.Fatalf("%s: pinv failed", tc.name)
+		}
+		want := svd(a, tc.n)
+		scale := 0.0
+		for _, x := range want {
+			scale = math.Max(scale, math.Abs(x))
+		}
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > tc.tol*scale {
+				t.Fatalf("%s: entry %d: eigen %v, svd %v (tolerance %g of %g)", tc.name, i, got[i], want[i], tc.tol, scale)
+			}
+		}
+		// Moore-Penrose: A A⁺ A = A.
+		n := tc.n
+		apa := matmulPlain(matmulPlain(a, got, n, n, n), a, n, n, n)
+		amax := 0.0
+		for _, x := range a {
+			amax = math.Max(amax, math.Abs(x))
+		}
+		for i := range a {
+			if math.Abs(apa[i]-a[i]) > 1e-8*amax {
+				t.Fatalf("%s: A A+ A differs from A at %d: %v vs %v", tc.name, i, apa[i], a[i])
+			}
+		}
+	}
+}
+
 func matmulPlain(a, b []float64, m, k, n int) []float64 {
 	c := make([]float64, m*n)
 	for i := 0; i < m; i++ {
