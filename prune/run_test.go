@@ -86,6 +86,57 @@ func TestLeNetPresetByHand(t *testing.T) {
 	}
 }
 
+// TestHalvedMACsByHand prunes half of every group (uniform:0.5, one step)
+// of VGG-16 and ResNet-20 and checks the MACs against a count from the
+// architectures' definitions, independent of the graph code: a 3x3 conv
+// with padding 1 costs H*W*9*Cin*Cout, a linear layer In*Out, BatchNorm,
+// pooling and the option-A shortcuts nothing.
+//
+//	VGG-16: widths 64,64,M,128,128,M,256x3,M,512x3,M,512x3,M halve, so do
+//	        fc1 (512 -> 256); input 32x32 -> 78,809,600 MACs
+//	ResNet-20: the stem keeps 16; each block's conv1 reads half the stream
+//	        and writes half its width, conv2 writes the full stream;
+//	        fc 64*10 -> 15,778,432 MACs
+func TestHalvedMACsByHand(t *testing.T) {
+	vgg := func() int64 {
+		h, cin, m := int64(32), int64(3), int64(0)
+		for _, c := range []int64{64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0} {
+			if c == 0 {
+				h /= 2
+				continue
+			}
+			m += h * h * 9 * cin * (c / 2)
+			cin = c / 2
+		}
+		return m + cin*256 + 256*10
+	}
+	resnet20 := func() int64 {
+		m := int64(32 * 32 * 9 * 3 * 16)
+		cin := int64(16)
+		for _, st := range []struct{ c, h int64 }{{16, 32}, {32, 16}, {64, 8}} {
+			for b := 0; b < 3; b++ {
+				m += st.h*st.h*9*(cin-cin/2)*(st.c/2) + st.h*st.h*9*(st.c/2)*st.c
+				cin = st.c
+			}
+		}
+		return m + 64*10
+	}
+	for _, tc := range []struct {
+		model string
+		want  int64
+	}{{"vgg16", vgg()}, {"resnet20", resnet20()}} {
+		g := randomModel(t, tc.model, models.Options{}, 3)
+		d := synthetic(g, 20, 10, 2)
+		_, rep, err := Run(g, d, nil, Config{Criterion: mustCriterion(t, "l1"), Schedule: mustSchedule(t, "uniform:0.5", 1), Sample: Sample{Size: 10}})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.model, err)
+		}
+		if got := rep.Comparison.After.MACs; got != tc.want {
+			t.Errorf("%s uniform:0.5 leaves %d MACs, the hand count is %d", tc.model, got, tc.want)
+		}
+	}
+}
+
 func TestPresetReductions(t *testing.T) {
 	cases := []struct {
 		model    string
