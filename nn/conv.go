@@ -3,8 +3,10 @@ package nn
 import (
 	"fmt"
 	"runtime"
+	"sync"
 
 	"github.com/evoprune/evoprune/blas"
+	"github.com/evoprune/evoprune/internal/direct"
 	"github.com/evoprune/evoprune/internal/parallel"
 	"github.com/evoprune/evoprune/internal/vec"
 	"github.com/evoprune/evoprune/tensor"
@@ -37,6 +39,10 @@ type Conv2d struct {
 	flipped []float32 // W rearranged for the input gradient
 	srcs    []patches // one Source per image, reused (no allocation per step)
 	inHW    int       // input pixels of the pass in flight
+	// fwdPlan and gradPlan are the direct kernels' packed filters for the
+	// forward pass and for the input gradient (3x3 "same" convolutions on
+	// CPUs with AVX-512; see useDirect).
+	fwdPlan, gradPlan direct.Plan
 	// after, when set (by Graph.Forward in eval mode), is called for each
 	// image as soon as its output is complete.
 	after imageHook
@@ -74,6 +80,70 @@ type (
 func (t *convForward) Run(i0, i1 int)   { (*Conv2d)(t).forwardImages(i0, i1) }
 func (t *convInputGrad) Run(i0, i1 int) { (*Conv2d)(t).inputGradImages(i0, i1) }
 func (t *col2imTask) Run(c0, c1 int)    { (*Conv2d)(t).col2imChannels(c0, c1) }
+
+// directForward and directInputGrad are the loops over images of the
+// direct kernels.
+type (
+	directForward   Conv2d
+	directInputGrad Conv2d
+)
+
+func (t *directForward) Run(i0, i1 int)   { (*Conv2d)(t).directImages(&t.fwdPlan, i0, i1, false) }
+func (t *directInputGrad) Run(i0, i1 int) { (*Conv2d)(t).directImages(&t.gradPlan, i0, i1, true) }
+
+// useDirect reports whether this convolution runs on the direct kernels
+// (package direct) for maps of hw pixels: 3x3, stride 1, padding 1, on a
+// CPU and build that have them. They read the image in place instead of
+// gathering patches for a GEMM. Their tiles are 32 pixels of one image, so
+// maps that would leave more than an eighth of the last tile's lanes idle
+// (VGG's 4x4 and 2x2 stages) stay on the GEMM route, which batches images.
+// EVOPRUNE_CONV=gemm turns them off.
+func (l *Conv2d) useDirect(hw int) bool {
+	return directEnabled && l.Cfg.Kernel == 3 && l.Cfg.Stride == 1 && l.Cfg.Pad == 1 && direct.Available() &&
+		(hw+31)/32*32*8 <= hw*9
+}
+
+// directEnabled lets tests compare the direct and the GEMM route.
+var directEnabled = true
+
+// directWorkspaces hold the padded image copies of the goroutines running
+// direct kernels.
+var directWorkspaces = sync.Pool{New: func() any { return new(direct.Workspace) }}
+
+// directImages runs plan on images [i0, i1) of l.cur.x into l.cur.y: the
+// forward pass (bias first, then the sum added to it) or, with
+// accumulate, the input gradient added to dx.
+func (l *Conv2d) directImages(plan *direct.Plan, i0, i1 int, accumulate bool) {
+	ws := directWorkspaces.Get().(*direct.Workspace)
+	defer directWorkspaces.Put(ws)
+	x, y := l.cur.x, l.cur.y
+	inN, outN := plan.InC*plan.H*plan.W, plan.OutC*plan.H*plan.W
+	hw := plan.H * plan.W
+	for img := i0; img < i1; img++ {
+		out := y.Data[img*outN : (img+1)*outN]
+		acc := accumulate
+		if !accumulate && l.B != nil {
+			for c, bv := range l.B.Value.Data {
+				row := out[c*hw : (c+1)*hw]
+				for i := range row {
+					row[i] = bv
+				}
+			}
+			acc = true
+		}
+		plan.Run(ws, x.Data[img*inN:(img+1)*inN], out, acc)
+		if !accumulate && l.after != nil {
+			l.after.applyImage(img)
+		}
+	}
+}
+
+// runDirect runs plan over the n images of x into y, one image per
+// goroutine.
+func (l *Conv2d) runDirect(task parallel.Task, x, y *tensor.Tensor, n int) {
+	l.cur = convCall{x: x, y: y}
+	parallel.Do(n, 1, task)
+}
 
 // colBudget bounds (in float32s) the workspaces of batched products: the
 // gathered output gradient and the dcol matrix of a chunk of images.
@@ -310,6 +380,14 @@ func (l *Conv2d) Forward(ctx *Context, in []*tensor.Tensor, out *tensor.Tensor) 
 	x := in[0]
 	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
 	oh, ow := l.outHW(h, w)
+	if l.useDirect(h * w) {
+		if err := l.fwdPlan.Reset(l.Cfg.InC, l.Cfg.OutC, h, w); err != nil {
+			panic(fmt.Sprintf("nn: conv %+v on %dx%d maps: %v", l.Cfg, h, w, err))
+		}
+		l.fwdPlan.Pack(l.Weight.Value.Data)
+		l.runDirect((*directForward)(l), x, out, n)
+		return
+	}
 	if oh*ow < minPerImage {
 		l.forwardBatched(ctx, x, out, h, w, oh, ow)
 		return
@@ -447,6 +525,14 @@ func (l *Conv2d) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tensor.T
 			}
 		}
 	}
+	if l.useDirect(h * w) {
+		if err := l.gradPlan.Reset(oc, inC, h, w); err != nil {
+			panic(fmt.Sprintf("nn: conv %+v on %dx%d maps: %v", l.Cfg, h, w, err))
+		}
+		l.gradPlan.Pack(l.flipped)
+		l.runDirect((*directInputGrad)(l), dout, din[0], n)
+		return
+	}
 	par, threads := perImage(n)
 	l.ensureSources(n)
 	l.cur = convCall{x: dout, y: din[0], h: h, w: w, oh: oh, ow: ow, threads: threads}
@@ -464,6 +550,9 @@ func (l *Conv2d) Backward(ctx *Context, in []*tensor.Tensor, out, dout *tensor.T
 // K-1 on every side: more multiply-adds than dcol (K*K*OutC per input
 // pixel against K*K*InC*oh*ow/(h*w)) and patches mostly of padding.
 func (l *Conv2d) flipPath() bool {
+	if l.useDirect(l.inHW) {
+		return true // the direct kernels take small maps too
+	}
 	return l.Cfg.Stride == 1 && 2*l.Cfg.Pad == l.Cfg.Kernel-1 && l.inHW >= minPerImage
 }
 

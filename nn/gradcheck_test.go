@@ -177,6 +177,9 @@ func TestLayerGradients(t *testing.T) {
 		// Maps of at least minPerImage pixels take the per-image path and the
 		// flipped-filter input gradient; smaller ones the batched path and col2im.
 		{name: "conv k3 s1 p1 12x12 bias", layer: conv(ConvConfig{InC: 2, OutC: 3, Kernel: 3, Stride: 1, Pad: 1, Bias: true}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 12, 12)}, eps: 1e-1},
+		// 8x8 maps with 13 output channels: the direct kernels' two tiles
+		// (7 + 6 channels) where the CPU has them.
+		{name: "conv k3 s1 p1 8x8 13 channels", layer: conv(ConvConfig{InC: 3, OutC: 13, Kernel: 3, Stride: 1, Pad: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 3, 8, 8)}, eps: 1e-1},
 		{name: "conv k5 s1 p0 16x14", layer: conv(ConvConfig{InC: 2, OutC: 2, Kernel: 5, Stride: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 16, 14)}, eps: 1e-1},
 		{name: "conv k3 s2 p1 24x24", layer: conv(ConvConfig{InC: 2, OutC: 2, Kernel: 3, Stride: 2, Pad: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 24, 24)}, eps: 1e-1},
 		{name: "conv k3 s1 p0", layer: conv(ConvConfig{InC: 2, OutC: 3, Kernel: 3, Stride: 1}), inputs: []*tensor.Tensor{randTensor(rng, 2, 2, 6, 5)}, eps: 1e-1},

@@ -1,0 +1,8 @@
+//go:build !amd64 || purego
+
+package direct
+
+// Without the amd64 assembly there are no kernels; callers use the GEMM route.
+var available = false
+
+var conv3Kernels [maxTile]func(a, x *float32, cin, plane, row int, masks *uint16, c *float32, ldc int, accumulate int)
