@@ -177,7 +177,7 @@ func (o *OpenBLAS) Name() string {
 	if obSlowCore(o.st.core, o.st.features) {
 		s += ", SLOW GENERIC KERNEL, the CPU has " + o.st.features.String()
 	}
-	return s + ")"
+	return s + "; convolutions on " + Blocked{}.Name() + ")"
 }
 
 // Core returns the kernel OpenBLAS runs (openblas_get_corename), e.g.
@@ -196,6 +196,19 @@ func (o *OpenBLAS) Threads() int { return openblasdl.CallInt(o.st.getThreads) }
 
 // SetThreads sets OpenBLAS's thread count (at least 1), process-wide.
 func (o *OpenBLAS) SetThreads(n int) { openblasdl.CallSetInt(o.st.setThreads, max(1, n)) }
+
+// SgemmSource implements SourceFloat32 with the pure-Go Blocked GEMM.
+// OpenBLAS cannot take B block by block from a Source, so a convolution's
+// patches would have to be written out in full (K*K times the image) and
+// read back; measured, that cost more than OpenBLAS's kernels gain
+// (docs/RESULTS.md: LeNet-5 training 0.85x PyTorch with the patches
+// materialised for OpenBLAS against 1.11x without). Convolutions therefore
+// run on the pure-Go implicit GEMM (Name says so), and OpenBLAS serves the
+// products of stored matrices: linear layers and the col2im route.
+func (o *OpenBLAS) SgemmSource(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	src Source, beta float32, c []float32, ldc int) {
+	Blocked{}.SgemmSource(threads, transA, transB, m, n, k, alpha, a, lda, src, beta, c, ldc)
+}
 
 // Sgemm implements Float32.
 func (o *OpenBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,

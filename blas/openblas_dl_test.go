@@ -173,6 +173,29 @@ func TestOpenBLASThroughUse(t *testing.T) {
 	}
 }
 
+// TestOpenBLASSourceOnBlocked checks that products from a Source (the
+// convolutions' patches) run on the pure-Go Blocked GEMM under OpenBLAS,
+// bit for bit, and that Name says so.
+func TestOpenBLASSourceOnBlocked(t *testing.T) {
+	o := obLoad(t, OpenBLASOptions{AllowSlowCore: true})
+	defer Use(Use(o))
+	if !strings.Contains(o.Name(), "convolutions on "+Blocked{}.Name()) {
+		t.Errorf("Name %q does not say where convolutions run", o.Name())
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	const m, n, k = 20, 300, 70
+	a, b := obRand(rng, m*k), obRand(rng, k*n)
+	src := &matrixSource{v: b, rows: k, cols: n}
+	got, want := make([]float32, m*n), make([]float32, m*n)
+	SgemmSource(0, false, false, m, n, k, 1, a, k, src, 0, got, n)
+	Blocked{}.SgemmSource(0, false, false, m, n, k, 1, a, k, src, 0, want, n)
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("c[%d]=%g, Blocked gives %g", i, got[i], want[i])
+		}
+	}
+}
+
 func TestOpenBLASShortSlicePanics(t *testing.T) {
 	o := obLoad(t, OpenBLASOptions{AllowSlowCore: true})
 	defer func() {
