@@ -20,7 +20,7 @@ func TestDirectMatchesGEMM(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	for _, s := range []struct {
 		inC, outC, n, h, w int
-		bias           bool
+		bias               bool
 	}{
 		{3, 16, 3, 32, 32, false}, {16, 32, 2, 16, 16, true}, {64, 64, 3, 8, 8, false}, {5, 9, 2, 16, 10, true},
 	} {
