@@ -109,6 +109,8 @@ func BenchmarkOpenBLASCores(b *testing.B) {
 		name, f := obLoadCopy(b, src, core)
 		impls = append(impls, impl{name, f})
 	}
+	// The pure-Go kernel, single-threaded, in the same rotation.
+	impls = append(impls, impl{"go", Blocked{}})
 	if l, err := obLoadBLIS(1); err == nil {
 		impls = append(impls, impl{"BLIS-" + l.arch, l})
 	} else {
