@@ -21,6 +21,8 @@ func BenchmarkConv(b *testing.B) {
 		{"resnet.16x32", 128, 16, 32, 16, 3, 1, 1},
 		{"resnet.32x16", 128, 32, 16, 32, 3, 1, 1},
 		{"resnet.64x8", 128, 64, 8, 64, 3, 1, 1},
+		{"vgg.3x32", 128, 3, 32, 64, 3, 1, 1},
+		{"vgg.64x32", 128, 64, 32, 64, 3, 1, 1},
 		{"vgg.128x16", 128, 128, 16, 128, 3, 1, 1},
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -56,6 +58,17 @@ func BenchmarkConv(b *testing.B) {
 			}
 			// The backward pass is two GEMMs of the forward's size.
 			b.ReportMetric(2*flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+		})
+		b.Run(fmt.Sprintf("%s/weights", s.name), func(b *testing.B) {
+			// The weight gradient alone (no input gradient asked for).
+			din := []*tensor.Tensor{nil}
+			conv.Backward(ctx, []*tensor.Tensor{x}, out, dout, din)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				conv.Backward(ctx, []*tensor.Tensor{x}, out, dout, din)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
 		})
 	}
 }

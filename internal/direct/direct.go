@@ -21,14 +21,18 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/evoprune/evoprune/internal/parallel"
 )
 
 // Env turns the direct convolution off when set to "gemm" (every
 // convolution then goes through the GEMM route), for comparisons.
 const Env = "EVOPRUNE_CONV"
 
-// maxTile is the most output channels one kernel call computes.
-const maxTile = 12
+const (
+	maxTile = 12 // output channels per forward kernel call
+	maxDW   = 3  // output channels per weight-gradient kernel call
+)
 
 // Available reports whether Plan.Run can be used on this machine and build.
 func Available() bool { return available && enabled }
@@ -176,4 +180,131 @@ func grow(b []float32, n int) []float32 {
 		return make([]float32, n)
 	}
 	return b[:n]
+}
+
+// WeightGrad is the weight gradient of the same convolution over a batch,
+// computed from the image in place like Run.
+type WeightGrad struct {
+	InC, OutC, H, W int
+
+	blocks []tile    // output-channel blocks of at most maxDW
+	masks  []uint16  // per 16-pixel step: left-edge and right-edge lanes
+	gap    int       // zeros between planes (and before the first)
+	plane  int       // padded plane stride
+	chunk  int       // images padded and summed together
+	buf    []float32 // the chunk's padded images
+	cur    wgCall    // the chunk in flight
+}
+
+type wgCall struct {
+	x, dout, dw []float32
+	i0, nimg    int
+	phase       int // 0: pad the chunk's images, 1: sum over them
+}
+
+// chunkPixels is about how many pixels of one channel a kernel call sums
+// before its lanes are folded into the gradient: enough that the fold is
+// cheap, few enough that a chunk's images stay in the L2 cache.
+const chunkPixels = 4096
+
+// Reset sets the shape. ok is false for maps the kernels do not take (a
+// pixel count that is not a multiple of 16); the caller then uses another
+// route.
+func (g *WeightGrad) Reset(inC, outC, h, w int) (ok bool, err error) {
+	if inC <= 0 || outC <= 0 || h <= 0 || w <= 0 {
+		return false, fmt.Errorf("direct: bad shape %d -> %d channels, %dx%d", inC, outC, h, w)
+	}
+	hw := h * w
+	if hw%16 != 0 {
+		return false, nil
+	}
+	if g.InC == inC && g.OutC == outC && g.H == h && g.W == w {
+		return true, nil
+	}
+	g.InC, g.OutC, g.H, g.W = inC, outC, h, w
+	nb := (outC + maxDW - 1) / maxDW
+	g.blocks = g.blocks[:0]
+	o0 := 0
+	for b := 0; b < nb; b++ {
+		mr := outC / nb
+		if b < outC%nb {
+			mr++
+		}
+		g.blocks = append(g.blocks, tile{o0: o0, mr: mr})
+		o0 += mr
+	}
+	g.masks = g.masks[:0]
+	for p := 0; p < hw; p += 16 {
+		var left, right uint16
+		for l := 0; l < 16; l++ {
+			x := (p + l) % w
+			if x != 0 {
+				left |= 1 << l
+			}
+			if x != w-1 {
+				right |= 1 << l
+			}
+		}
+		g.masks = append(g.masks, left, right)
+	}
+	g.gap = (w + 1 + 15) / 16 * 16
+	g.plane = hw + g.gap
+	g.chunk = max(1, chunkPixels/hw)
+	g.buf = nil // the margins of a new layout must be zeroed
+	return true, nil
+}
+
+// Add adds to dw ([OutC][InC][3][3]) the gradient over the n images x
+// ([n][InC][H][W]) with output gradients dout ([n][OutC][H][W]). Every
+// weight sums its terms in one order (lanes, then chunks of images, in
+// turn), whatever the number of threads.
+func (g *WeightGrad) Add(x, dout []float32, n int, dw []float32) {
+	hw := g.H * g.W
+	if len(x) < n*g.InC*hw || len(dout) < n*g.OutC*hw || len(dw) < g.OutC*g.InC*9 {
+		panic(fmt.Sprintf("direct: weight gradient of %d -> %d channels of %dx%d for %d images: slices of %d, %d, %d",
+			g.InC, g.OutC, g.H, g.W, n, len(x), len(dout), len(dw)))
+	}
+	if !Available() {
+		panic("direct: kernels not available (see Available)")
+	}
+	need := g.gap + g.chunk*g.InC*g.plane + 64
+	if len(g.buf) < need {
+		g.buf = make([]float32, need)
+	}
+	for i0 := 0; i0 < n; i0 += g.chunk {
+		g.cur = wgCall{x: x, dout: dout, dw: dw, i0: i0, nimg: min(g.chunk, n-i0)}
+		parallel.Do(g.cur.nimg*g.InC, 1, g)
+		g.cur.phase = 1
+		parallel.Do(len(g.blocks)*g.InC, 1, g)
+	}
+}
+
+// Run implements parallel.Task for the two phases of a chunk: padding
+// planes [lo, hi) of its images, then the sums of (block, channel) pairs
+// [lo, hi).
+func (g *WeightGrad) Run(lo, hi int) {
+	c := &g.cur
+	hw := g.H * g.W
+	if c.phase == 0 {
+		for q := lo; q < hi; q++ { // q = image in chunk * InC + channel
+			copy(g.buf[g.gap+q*g.plane:g.gap+q*g.plane+hw], c.x[(c.i0*g.InC+q)*hw:(c.i0*g.InC+q+1)*hw])
+		}
+		return
+	}
+	var lanes [maxDW * 9 * 16]float32
+	k9 := g.InC * 9
+	for q := lo; q < hi; q++ {
+		b, ch := g.blocks[q/g.InC], q%g.InC
+		dw3(b.mr, &g.buf[g.gap+ch*g.plane-g.W-1], &c.dout[(c.i0*g.OutC+b.o0)*hw], c.nimg, g.InC*g.plane,
+			g.OutC*hw, hw/16, g.W, hw, &g.masks[0], &lanes)
+		for r := 0; r < b.mr; r++ {
+			for t := 0; t < 9; t++ {
+				var s float32
+				for _, v := range lanes[(r*9+t)*16 : (r*9+t+1)*16] {
+					s += v
+				}
+				c.dw[(b.o0+r)*k9+ch*9+t] += s
+			}
+		}
+	}
 }

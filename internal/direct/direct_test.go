@@ -122,3 +122,64 @@ func TestBadShape(t *testing.T) {
 		t.Fatal("no error for 0 input channels")
 	}
 }
+
+// naiveWeightGrad is the weight gradient written out, in float64.
+func naiveWeightGrad(inC, outC, n, h, w int, x, dout []float32) []float64 {
+	dw := make([]float64, outC*inC*9)
+	for img := 0; img < n; img++ {
+		for o := 0; o < outC; o++ {
+			for c := 0; c < inC; c++ {
+				for ky := 0; ky < 3; ky++ {
+					for kx := 0; kx < 3; kx++ {
+						var s float64
+						for i := 0; i < h; i++ {
+							for j := 0; j < w; j++ {
+								yy, xx := i+ky-1, j+kx-1
+								if yy < 0 || yy >= h || xx < 0 || xx >= w {
+									continue
+								}
+								s += float64(dout[((img*outC+o)*h+i)*w+j]) * float64(x[((img*inC+c)*h+yy)*w+xx])
+							}
+						}
+						dw[((o*inC+c)*3+ky)*3+kx] += s
+					}
+				}
+			}
+		}
+	}
+	return dw
+}
+
+// TestWeightGradAgainstNaive covers blocks of 1, 2 and 3 output channels,
+// rows narrower and wider than a 16-pixel step, several chunks of images
+// (and a last, short one), and accumulation into an existing gradient.
+func TestWeightGradAgainstNaive(t *testing.T) {
+	if !Available() {
+		t.Skip("no AVX-512 kernels on this machine or build")
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	var g WeightGrad
+	for _, s := range []struct{ inC, outC, n, h, w int }{
+		{3, 16, 3, 32, 32}, {16, 32, 5, 16, 16}, {4, 7, 70, 8, 8}, {2, 1, 2, 4, 4}, {2, 2, 3, 2, 8}, {5, 4, 2, 16, 5},
+		{3, 5, 9, 12, 12},
+	} {
+		ok, err := g.Reset(s.inC, s.outC, s.h, s.w)
+		if err != nil || !ok {
+			t.Fatalf("%+v: ok %v, %v", s, ok, err)
+		}
+		x := randoms(r, s.n*s.inC*s.h*s.w)
+		dout := randoms(r, s.n*s.outC*s.h*s.w)
+		dw := randoms(r, s.outC*s.inC*9)
+		init := append([]float32(nil), dw...)
+		g.Add(x, dout, s.n, dw)
+		for i, v := range naiveWeightGrad(s.inC, s.outC, s.n, s.h, s.w, x, dout) {
+			v += float64(init[i])
+			if d := math.Abs(float64(dw[i]) - v); d > 1e-4*(1+math.Abs(v)) || math.IsNaN(float64(dw[i])) {
+				t.Fatalf("%+v: dw[%d] = %v, want %v", s, i, dw[i], v)
+			}
+		}
+	}
+	if ok, err := g.Reset(2, 2, 3, 5); ok || err != nil {
+		t.Fatalf("15-pixel maps: ok %v, %v; want a refusal without error", ok, err)
+	}
+}

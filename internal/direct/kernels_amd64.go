@@ -40,6 +40,15 @@ func conv3AVX512_11(a, x *float32, cin, plane, row int, masks *uint16, c *float3
 //go:noescape
 func conv3AVX512_12(a, x *float32, cin, plane, row int, masks *uint16, c *float32, ldc int, accumulate int)
 
+//go:noescape
+func dw3AVX512_1(x, d *float32, nimg, ximg, dimg, steps, row, ldd int, masks *uint16, out *float32)
+
+//go:noescape
+func dw3AVX512_2(x, d *float32, nimg, ximg, dimg, steps, row, ldd int, masks *uint16, out *float32)
+
+//go:noescape
+func dw3AVX512_3(x, d *float32, nimg, ximg, dimg, steps, row, ldd int, masks *uint16, out *float32)
+
 // conv3Kernels[mr-1] is the kernel for tiles of mr output channels.
 var conv3Kernels = [12]func(a, x *float32, cin, plane, row int, masks *uint16, c *float32, ldc int, accumulate int){
 	conv3AVX512_1,
