@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/evoprune/evoprune/internal/direct"
@@ -58,6 +59,43 @@ func TestDirectMatchesGEMM(t *testing.T) {
 				if d := math.Abs(float64(c.a[i] - c.b[i])); d > 1e-4*(1+math.Abs(float64(c.b[i]))) || math.IsNaN(float64(c.a[i])) {
 					t.Fatalf("%+v: %s[%d] direct %v, GEMM %v", s, c.name, i, c.a[i], c.b[i])
 				}
+			}
+		}
+	}
+}
+
+// TestDirectThreadsBitwise checks that the direct route gives the same bits
+// for any number of threads (images and weight-gradient pairs are split
+// across goroutines, but every sum keeps its order).
+func TestDirectThreadsBitwise(t *testing.T) {
+	if !direct.Available() {
+		t.Skip("no direct kernels on this machine or build")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	rng := rand.New(rand.NewPCG(8, 8))
+	l := mustLayer(NewConv2d(ConvConfig{InC: 16, OutC: 20, Kernel: 3, Stride: 1, Pad: 1, Bias: true})).(*Conv2d)
+	randomiseParams(rng, l)
+	x := randTensor(rng, 9, 16, 16, 16)
+	dout := randTensor(rng, 9, 20, 16, 16)
+	run := func(procs int) []float32 {
+		runtime.GOMAXPROCS(procs)
+		ctx := &Context{}
+		out := tensor.New(9, 20, 16, 16)
+		l.Forward(ctx, []*tensor.Tensor{x}, out)
+		din := tensor.New(x.Shape...)
+		for _, p := range l.Params() {
+			clear(p.Grad.Data)
+		}
+		l.Backward(ctx, []*tensor.Tensor{x}, out, dout, []*tensor.Tensor{din})
+		all := append(append([]float32(nil), out.Data...), din.Data...)
+		return append(append(all, l.Weight.Grad.Data...), l.B.Grad.Data...)
+	}
+	one := run(1)
+	for _, procs := range []int{2, 3} {
+		got := run(procs)
+		for i := range one {
+			if math.Float32bits(got[i]) != math.Float32bits(one[i]) {
+				t.Fatalf("GOMAXPROCS=%d: value %d is %v, with one thread %v", procs, i, got[i], one[i])
 			}
 		}
 	}
