@@ -30,6 +30,11 @@ type ConvConfig struct {
 // pass computes dW = dout * patches(x)^T over a chunk of images, and dx as
 // the convolution of dout with the flipped, transposed filters (stride 1,
 // large maps), or through dcol and col2im.
+//
+// On CPUs with AVX-512, 3x3 convolutions with stride 1 and padding 1 skip
+// the GEMM altogether (useDirect): package direct's kernels read each tap
+// straight from a zero-margined copy of the image, for the forward pass,
+// the input gradient and (up to 64 channels) the weight gradient.
 type Conv2d struct {
 	Cfg    ConvConfig
 	Weight *Param
