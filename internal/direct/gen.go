@@ -134,29 +134,28 @@ func kernel(g *gen, mr int) {
 	g.p("\tMOVQ accumulate+64(FP), R9")
 	g.p("\tTESTQ R9, R9")
 	g.p("\tJZ store")
-	for r := 0; r < mr; r++ {
-		g.p("\tVMOVUPS.Z 0(DI), K5, Z30")
-		g.p("\tVMOVUPS.Z 64(DI), K6, Z31")
-		g.p("\tVADDPS Z30, %s, %s", acc(r, 0), acc(r, 0))
-		g.p("\tVADDPS Z31, %s, %s", acc(r, 1), acc(r, 1))
-		g.p("\tVMOVUPS %s, K5, 0(DI)", acc(r, 0))
-		g.p("\tVMOVUPS %s, K6, 64(DI)", acc(r, 1))
-		if r < mr-1 {
-			g.p("\tADDQ R8, DI")
+	// Rows stored with the masks K5/K6, after adding what c holds when
+	// accumulating.
+	stores := func(add bool) {
+		for r := 0; r < mr; r++ {
+			if add {
+				g.p("\tVMOVUPS.Z 0(DI), K5, Z30")
+				g.p("\tVMOVUPS.Z 64(DI), K6, Z31")
+				g.p("\tVADDPS Z30, %s, %s", acc(r, 0), acc(r, 0))
+				g.p("\tVADDPS Z31, %s, %s", acc(r, 1), acc(r, 1))
+			}
+			g.p("\tVMOVUPS %s, K5, 0(DI)", acc(r, 0))
+			g.p("\tVMOVUPS %s, K6, 64(DI)", acc(r, 1))
+			if r < mr-1 {
+				g.p("\tADDQ R8, DI")
+			}
 		}
+		g.p("\tVZEROUPPER")
+		g.p("\tRET")
 	}
-	g.p("\tVZEROUPPER")
-	g.p("\tRET")
+	stores(true)
 	g.p("store:")
-	for r := 0; r < mr; r++ {
-		g.p("\tVMOVUPS %s, K5, 0(DI)", acc(r, 0))
-		g.p("\tVMOVUPS %s, K6, 64(DI)", acc(r, 1))
-		if r < mr-1 {
-			g.p("\tADDQ R8, DI")
-		}
-	}
-	g.p("\tVZEROUPPER")
-	g.p("\tRET")
+	stores(false)
 	g.p("")
 }
 
