@@ -187,6 +187,19 @@ func obSlowCore(core string, f obCPU) bool {
 	return f.wide() && obSlowCores[strings.ToLower(strings.TrimSpace(core))]
 }
 
+// obAVX2Cores are OpenBLAS cores whose GEMM kernels stop at AVX2.
+var obAVX2Cores = map[string]bool{"haswell": true, "zen": true, "skylake": true}
+
+// obNarrowCore reports whether core leaves half of the CPU's vector width
+// unused: an AVX2 kernel on a CPU with full-width AVX-512 (not on a Zen 4,
+// whose AVX-512 is two AVX2 halves and where AVX2 kernels measured as
+// fast). It happens when OPENBLAS_CORETYPE asks for it, as the environment
+// of some machines does; the library is not refused (the user asked), but
+// its Name says so.
+func obNarrowCore(core string, f obCPU) bool {
+	return f.avx512f && !f.zen4() && obAVX2Cores[strings.ToLower(strings.TrimSpace(core))]
+}
+
 // obSlowCoreError explains a refused slow core and what to do about it.
 func obSlowCoreError(lib, core, coreEnv, origin string, f obCPU) error {
 	why := "OpenBLAS's own CPU detection chose it (this OpenBLAS does not know this CPU)"

@@ -176,6 +176,8 @@ func (o *OpenBLAS) Name() string {
 	s += ", " + o.st.origin
 	if obSlowCore(o.st.core, o.st.features) {
 		s += ", SLOW GENERIC KERNEL, the CPU has " + o.st.features.String()
+	} else if obNarrowCore(o.st.core, o.st.features) {
+		s += ", AVX2 kernel on an AVX-512 CPU: about half speed, unset OPENBLAS_CORETYPE"
 	}
 	return s + "; convolutions on " + Blocked{}.Name() + ")"
 }

@@ -41,6 +41,25 @@ func TestOpenBLASChooseCore(t *testing.T) {
 	}
 }
 
+func TestOpenBLASNarrowCore(t *testing.T) {
+	zen5 := obCPU{avx2: true, fma: true, avx512f: true, vendor: "AuthenticAMD", family: 26}
+	zen4 := obCPU{avx2: true, fma: true, avx512f: true, vendor: "AuthenticAMD", family: 25}
+	haswell := obCPU{avx2: true, fma: true}
+	for _, tc := range []struct {
+		core string
+		f    obCPU
+		want bool
+	}{
+		{"Haswell", zen5, true}, {"Zen", zen5, true}, {"SkylakeX", zen5, false}, {"Cooperlake", zen5, false},
+		{"Haswell", zen4, false},                               // AVX2 measured as fast on Zen 4
+		{"Haswell", haswell, false}, {"Prescott", zen5, false}, // slow, reported as such instead
+	} {
+		if got := obNarrowCore(tc.core, tc.f); got != tc.want {
+			t.Errorf("%s on %+v: narrow %v, want %v", tc.core, tc.f, got, tc.want)
+		}
+	}
+}
+
 func TestOpenBLASSlowCore(t *testing.T) {
 	wide := obCPU{avx2: true, fma: true, avx512f: true}
 	for _, c := range []string{"Prescott", "Core2", "Nehalem", "Sandybridge", "Unknown", "", "Barcelona"} {
