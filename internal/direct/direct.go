@@ -10,7 +10,10 @@
 // offset), zeroing with a lane mask the pixels that wrap around a row edge.
 // The multiply-adds are those of the GEMM: a tile of up to 12 output
 // channels x 32 output pixels in registers, one broadcast filter tap times
-// two input vectors per channel of the tile.
+// two input vectors per channel of the tile. Plan computes the forward pass
+// (and, with flipped filters, the input gradient); WeightGrad the filters'
+// gradient, 3 output channels x 9 taps of one input channel in registers,
+// summed lane by lane over the pixels of a chunk of images.
 //
 // Available reports whether the kernels can run (amd64 with AVX-512F, not
 // turned off). Results do not depend on how the work is split: each output
