@@ -2,6 +2,7 @@ package evolve
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -174,6 +175,59 @@ func TestResumeAfterStop(t *testing.T) {
 	}
 	if len(out.Results) != len(full.Results) || len(before) == 0 {
 		t.Fatalf("%d results after resuming (%d before), %d uninterrupted", len(out.Results), len(before), len(full.Results))
+	}
+	if a, b := counts(full.Logs), counts(out.Logs); a != b {
+		t.Fatalf("resumed run's generation statistics differ:\n%s\nuninterrupted:\n%s", b, a)
+	}
+}
+
+// refuseJobs is an executor for runs that must not evaluate anything.
+type refuseJobs struct{}
+
+func (refuseJobs) Run(jobs []Job, done func(Result)) error {
+	if len(jobs) > 0 {
+		return fmt.Errorf("%d evaluations run again, first %s on %s", len(jobs), jobs[0].Expr, jobs[0].Task.Name)
+	}
+	return nil
+}
+
+// counts is what a run's reports say each generation cost, wall time aside.
+func counts(logs []GenerationLog) string {
+	var b strings.Builder
+	for _, l := range logs {
+		fmt.Fprintf(&b, "gen %d: best %.6f mean %.6f, %d evaluated, %d from earlier results, %d failed, %d screened\n",
+			l.Generation, l.Best, l.Mean, l.Evaluations, l.CacheHits, l.Failures, l.Screened)
+	}
+	return b.String()
+}
+
+// A crash after a generation's evaluations were logged but before its
+// checkpoint was written: the resumed run replays that generation from the
+// log, runs nothing again, and reports it as the uninterrupted run did
+// (its evaluations as evaluated, not as served from earlier results).
+func TestResumeReplaysALostCheckpoint(t *testing.T) {
+	full := uninterrupted(t)
+	dir := t.TempDir()
+	c := tinyConfig(t)
+	runTiny(t, c, dir, 1, 0)
+	last := filepath.Join(dir, fmt.Sprintf("gen-%03d.json", c.GP.Generations))
+	if err := os.Remove(last); err != nil {
+		t.Fatal(err)
+	}
+	s, c2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := Run(c2, s, Options{Executor: refuseJobs{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := counts(full.Logs), counts(out.Logs); a != b {
+		t.Fatalf("replayed run's generation statistics differ:\n%s\nuninterrupted:\n%s", b, a)
+	}
+	if full.Logs[len(full.Logs)-1].Evaluations == 0 {
+		t.Fatal("the last generation evaluated nothing: the test proves nothing")
 	}
 }
 

@@ -112,7 +112,7 @@ func Run(c *Config, s *Store, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	gens, err := s.Generations()
+	gens, logs, err := s.Generations()
 	if err != nil {
 		return nil, err
 	}
@@ -120,9 +120,22 @@ func Run(c *Config, s *Store, o Options) (*Outcome, error) {
 	for _, r := range done {
 		idx[indexKey(r.Hash, r.Task, r.Seed)] = r
 	}
+	// Results the checkpointed generations used are theirs; a result on
+	// record that none of them used was run for the generation a crash
+	// interrupted, and counts as evaluated there when it is replayed.
+	claimed := map[string]bool{}
 	out := &Outcome{Generations: gens, Results: done}
-	for _, st := range gens {
-		out.Logs = append(out.Logs, logOf(st, 0, 0, 0, 0, 0))
+	for i, st := range gens {
+		for _, ind := range st.Population {
+			for _, t := range c.Tasks {
+				claimed[indexKey(pfunc.Hash(ind.Tree), t.Name, c.EvalSeed)] = true
+			}
+		}
+		if logs[i] != nil {
+			out.Logs = append(out.Logs, *logs[i])
+		} else {
+			out.Logs = append(out.Logs, logOf(st, 0, 0, 0, 0, 0)) // an older checkpoint: no statistics
+		}
 	}
 	if len(gens) > 0 {
 		logf(o.Progress, "resuming %s: %d generations checkpointed, %d evaluations on record", s.Dir, len(gens), len(done))
@@ -151,17 +164,17 @@ func Run(c *Config, s *Store, o Options) (*Outcome, error) {
 		for _, l := range out.Logs {
 			best = max(best, l.Best)
 		}
-		lg, err := evaluate(c, s, o, gen, pop, idx, &out.Results, best)
+		lg, err := evaluate(c, s, o, gen, pop, idx, claimed, &out.Results, best)
 		if err != nil {
 			return nil, err
 		}
 		st := gp.State{Seed: c.Seed, Generation: gen, Population: pop}
-		if err := s.SaveGeneration(st); err != nil {
+		lg = logOf(st, lg.Evaluations, lg.CacheHits, lg.Failures, lg.Screened, lg.Seconds+time.Since(t0).Seconds())
+		if err := s.SaveGeneration(st, lg); err != nil {
 			return nil, err
 		}
 		gens = append(gens, st)
 		out.Generations = gens
-		lg = logOf(st, lg.Evaluations, lg.CacheHits, lg.Failures, lg.Screened, time.Since(t0).Seconds())
 		out.Logs = append(out.Logs, lg)
 		logf(o.Progress, "generation %d/%d: best %.4f (%s), mean %.4f, %d evaluated, %d from earlier results, %d failed, %.0fs",
 			gen, c.GP.Generations, lg.Best, lg.BestExpr, lg.Mean, lg.Evaluations, lg.CacheHits, lg.Failures, lg.Seconds)
@@ -191,11 +204,15 @@ func logf(w io.Writer, format string, a ...any) {
 
 // evaluate gives every unevaluated individual its fitness: from earlier
 // results where the same function (canonical hash) met the same task and
-// seed, else by running jobs, each distinct function once.
-func evaluate(c *Config, s *Store, o Options, gen int, pop []gp.Individual, idx fitnessIndex, all *[]Result, bestSoFar float64) (GenerationLog, error) {
+// seed, else by running jobs, each distinct function once. claimed holds
+// the keys earlier generations (and this one, as it goes) used; a result on
+// record outside it was run for this generation before a crash, and is
+// counted as this generation's evaluation (its Seconds span goes to
+// lg.Seconds).
+func evaluate(c *Config, s *Store, o Options, gen int, pop []gp.Individual, idx fitnessIndex, claimed map[string]bool, all *[]Result, bestSoFar float64) (GenerationLog, error) {
 	lg := GenerationLog{Generation: gen}
 	var jobs []Job
-	queued := map[string]bool{}
+	var recoveredFrom, recoveredTo float64 // unix seconds spanned by recovered results
 	for i := range pop {
 		if pop[i].Evaluated {
 			continue
@@ -205,10 +222,25 @@ func evaluate(c *Config, s *Store, o Options, gen int, pop []gp.Individual, idx 
 		fresh := false
 		for _, t := range c.Tasks {
 			k := indexKey(hash, t.Name, c.EvalSeed)
-			if _, ok := idx[k]; ok || queued[k] {
+			if claimed[k] {
 				continue
 			}
-			queued[k], fresh = true, true
+			claimed[k], fresh = true, true
+			if r, ok := idx[k]; ok {
+				lg.Evaluations++
+				if r.Error != "" {
+					lg.Failures++
+				}
+				if r.Screened {
+					lg.Screened++
+				}
+				end := float64(r.FinishedUnix)
+				if recoveredTo == 0 || end-r.Seconds < recoveredFrom {
+					recoveredFrom = end - r.Seconds
+				}
+				recoveredTo = max(recoveredTo, end)
+				continue
+			}
 			j := NewJob(expr, hash, t, c.EvalSeed)
 			j.Version = o.Version
 			jobs = append(jobs, j)
@@ -264,6 +296,7 @@ func evaluate(c *Config, s *Store, o Options, gen int, pop []gp.Individual, idx 
 	if appendErr != nil {
 		return lg, fmt.Errorf("results log: %w", appendErr)
 	}
+	lg.Seconds = recoveredTo - recoveredFrom
 	for i := range pop {
 		if pop[i].Evaluated {
 			continue

@@ -18,6 +18,7 @@ import (
 //	config.json     the resolved configuration (what --resume continues)
 //	results.jsonl   one Result per finished evaluation, appended and synced
 //	gen-NNN.json    the evaluated population of generation NNN (gp.State)
+//	                and its statistics ("log"), so reports survive a resume
 //	summary.md/json, hall_of_fame.md, fitness.png, fitness_vs_size.png
 //
 // Every file but results.jsonl is written atomically (temp + rename); a
@@ -84,41 +85,52 @@ func (s *Store) Results() ([]Result, error) {
 	return jsonl.Read(filepath.Join(s.Dir, "results.jsonl"), func(r *Result) bool { return r.JobID != "" })
 }
 
-// SaveGeneration checkpoints an evaluated generation.
-func (s *Store) SaveGeneration(st gp.State) error {
-	b, err := json.MarshalIndent(st, "", "  ")
+// checkpoint is gen-NNN.json: a generation's population and what it cost.
+// Log is absent in checkpoints written before it was kept.
+type checkpoint struct {
+	gp.State
+	Log *GenerationLog `json:"log,omitempty"`
+}
+
+// SaveGeneration checkpoints an evaluated generation with its statistics.
+func (s *Store) SaveGeneration(st gp.State, lg GenerationLog) error {
+	b, err := json.MarshalIndent(checkpoint{State: st, Log: &lg}, "", "  ")
 	if err != nil {
 		return err
 	}
 	return writeAtomic(filepath.Join(s.Dir, fmt.Sprintf("gen-%03d.json", st.Generation)), append(b, '\n'))
 }
 
-// Generations reads every checkpointed generation, in order.
-func (s *Store) Generations() ([]gp.State, error) {
+// Generations reads every checkpointed generation, in order, with its
+// statistics (nil for a checkpoint that has none).
+func (s *Store) Generations() ([]gp.State, []*GenerationLog, error) {
 	names, err := filepath.Glob(filepath.Join(s.Dir, "gen-*.json"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sort.Strings(names)
 	var out []gp.State
+	var logs []*GenerationLog
 	for _, n := range names {
 		b, err := os.ReadFile(n)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		var st gp.State
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, fmt.Errorf("%s: %w", n, err)
+		var cp checkpoint
+		if err := json.Unmarshal(b, &cp); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", n, err)
 		}
+		st := cp.State
 		if want := fmt.Sprintf("gen-%03d.json", st.Generation); !strings.HasSuffix(n, want) {
-			return nil, fmt.Errorf("%s holds generation %d", n, st.Generation)
+			return nil, nil, fmt.Errorf("%s holds generation %d", n, st.Generation)
 		}
 		if len(out) != st.Generation {
-			return nil, fmt.Errorf("%s: generation %d follows %d checkpointed generations", n, st.Generation, len(out))
+			return nil, nil, fmt.Errorf("%s: generation %d follows %d checkpointed generations", n, st.Generation, len(out))
 		}
 		out = append(out, st)
+		logs = append(logs, cp.Log)
 	}
-	return out, nil
+	return out, logs, nil
 }
 
 func writeAtomic(path string, b []byte) error {
