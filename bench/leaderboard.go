@@ -30,7 +30,7 @@ type Row struct {
 	Kind    metrics.Kind `json:"kind"`
 	Expr    string       `json:"expr"`
 	// Rank orders the rows of a variant by the mean of the ranking
-	// accuracy (failed rows last, rank 0).
+	// accuracy (failed and not comparable rows after the others, rank 0).
 	Rank int `json:"rank"`
 	// OK of Seeds evaluations succeeded; Error is the first failure's reason.
 	Seeds int    `json:"seeds"`
@@ -49,6 +49,12 @@ type Row struct {
 	// CPUSeconds per evaluation (when measured) and wall Seconds.
 	CPUSeconds *Stat `json:"cpu_seconds,omitempty"`
 	Seconds    Stat  `json:"seconds"`
+	// Unequal says why the row is not comparable with the others: it
+	// removed a different share of what the schedule fixes (MACs, or params
+	// for a params:R schedule), as bn_scale does where it cannot score a
+	// group and leaves it whole. Such rows are ranked after the comparable
+	// ones, without a rank number or a paired test, and never the reference.
+	Unequal string `json:"unequal_compression,omitempty"`
 	// VsReference is the paired test against the variant's reference.
 	VsReference *Paired      `json:"vs_reference,omitempty"`
 	PerSeed     []SeedResult `json:"per_seed"`
@@ -106,6 +112,49 @@ type Leaderboard struct {
 // Significance is the level below which a paired difference is called
 // significant.
 const Significance = 0.05
+
+// UnequalTolerance is how far (as a fraction of the original model) a row's
+// kept MACs (params) may be from the variant's median before the row is
+// called not comparable.
+const UnequalTolerance = 0.01
+
+// markUnequal flags the rows whose compression differs from the median of
+// the successful rows by more than UnequalTolerance. What is compared is
+// what the schedule holds fixed: params for params:R, else MACs (a fixed
+// schedule removes the same channels counts whatever the metric, so equal
+// MACs is what equal treatment means there too).
+func markUnequal(rows []Row, schedule string) {
+	what, kept := "MACs", func(r *Row) float64 { return r.MACsKept.Mean }
+	if strings.HasPrefix(schedule, "params:") {
+		what, kept = "params", func(r *Row) float64 { return r.ParamsKept.Mean }
+	}
+	var ks []float64
+	for i := range rows {
+		if rows[i].OK > 0 {
+			ks = append(ks, kept(&rows[i]))
+		}
+	}
+	if len(ks) < 2 {
+		return
+	}
+	sort.Float64s(ks)
+	med := ks[len(ks)/2]
+	if len(ks)%2 == 0 {
+		med = (ks[len(ks)/2-1] + ks[len(ks)/2]) / 2
+	}
+	for i := range rows {
+		if rows[i].OK == 0 {
+			continue
+		}
+		if k := kept(&rows[i]); math.Abs(k-med) > UnequalTolerance {
+			more := "less"
+			if k < med {
+				more = "more"
+			}
+			rows[i].Unequal = fmt.Sprintf("not comparable: prunes %s (%s −%.1f %%, the others −%.1f %%)", more, what, 100*(1-k), 100*(1-med))
+		}
+	}
+}
 
 func protocol(t Task, sched string) string {
 	ft := "no fine-tuning"
@@ -196,10 +245,21 @@ func Build(tasks []Task, ms []metrics.Metric, seeds int, records map[string]Reco
 				}
 				rows = append(rows, row)
 			}
+			markUnequal(rows, v.Schedule)
+			// Comparable rows first, then the unequal ones, then the failed.
+			class := func(r Row) int {
+				switch {
+				case r.OK == 0:
+					return 2
+				case r.Unequal != "":
+					return 1
+				}
+				return 0
+			}
 			sort.SliceStable(rows, func(a, b int) bool {
 				ra, rb := rows[a], rows[b]
-				if (ra.OK > 0) != (rb.OK > 0) {
-					return ra.OK > 0
+				if class(ra) != class(rb) {
+					return class(ra) < class(rb)
 				}
 				if ra.OK == 0 {
 					return false
@@ -207,14 +267,14 @@ func Build(tasks []Task, ms []metrics.Metric, seeds int, records map[string]Reco
 				return ra.primary().Mean > rb.primary().Mean
 			})
 			for i := range rows {
-				if rows[i].OK > 0 {
+				if class(rows[i]) == 0 {
 					rows[i].Rank = i + 1
 				}
 			}
 			ref := reference
 			if ref == "" {
-				for _, r := range rows { // sorted: the first complete hand-made row is the best
-					if r.Kind == metrics.KindHandMade && r.OK == seeds {
+				for _, r := range rows { // sorted: the first complete comparable hand-made row is the best
+					if r.Kind == metrics.KindHandMade && r.OK == seeds && r.Unequal == "" {
 						ref = r.Metric
 						break
 					}
@@ -230,7 +290,7 @@ func Build(tasks []Task, ms []metrics.Metric, seeds int, records map[string]Reco
 			if refRow != nil && refRow.OK > 0 {
 				rb := refRow.primaryBySeed()
 				for i := range rows {
-					if &rows[i] == refRow || rows[i].OK == 0 {
+					if &rows[i] == refRow || rows[i].OK == 0 || rows[i].Unequal != "" {
 						continue
 					}
 					var a, b []float64
@@ -302,8 +362,11 @@ func (lb *Leaderboard) Table(variant string) report.Table {
 		if r.OK > 0 {
 			std = num(100*r.primary().Std, 2)
 		}
-		if r.CPUSeconds != nil {
+		switch {
+		case r.CPUSeconds != nil:
 			cpu = num(r.CPUSeconds.Mean, 1)
+		case r.OK > 0: // CPU time is not measured when workers share the process
+			cpu = num(r.Seconds.Mean, 1) + " wall"
 		}
 		if r.VsReference != nil && r.VsReference.N > 0 {
 			diff = fmt.Sprintf("%+.2f", 100*r.VsReference.MeanDiff)
@@ -319,6 +382,12 @@ func (lb *Leaderboard) Table(variant string) report.Table {
 			if v.Name == variant && v.Reference == r.Metric {
 				note = "reference"
 			}
+		}
+		if r.Unequal != "" {
+			if note != "" {
+				note += "; "
+			}
+			note += r.Unequal
 		}
 		if r.Error != "" {
 			if note != "" {

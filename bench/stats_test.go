@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -159,6 +160,54 @@ func TestBuildRanksAndTests(t *testing.T) {
 	}
 	if _, err := Build(tasks, ms, 4, records(tasks, ms, acc, nil), ""); err == nil || !strings.Contains(err.Error(), "seed 4") {
 		t.Errorf("missing seed: %v", err)
+	}
+}
+
+// A metric that prunes less than the schedule asks (bn_scale leaving the
+// groups it cannot score whole) is not ranked, tested or taken as the
+// reference, however good its accuracy.
+func TestBuildSetsAsideUnequalCompression(t *testing.T) {
+	ms, _ := metrics.ResolveMetrics([]string{"l1", "bn_scale", "fdr", "random"})
+	tasks := []Task{fakeTask("u", false, "preset:resnet56")}
+	acc := map[string][]float64{"l1": {0.80, 0.81, 0.82}, "bn_scale": {0.85, 0.86, 0.87}, "fdr": {0.70, 0.72, 0.71}, "random": {0.6, 0.6, 0.6}}
+	recs := records(tasks, ms, acc, nil)
+	for id, r := range recs {
+		switch r.Metric {
+		case "bn_scale":
+			r.Result.MACsKept = 0.62 // the others keep 0.40
+		case "fdr":
+			r.Result.MACsKept = 0.395 // within the tolerance
+		}
+		recs[id] = r
+	}
+	lb, err := Build(tasks, ms, 3, recs, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, r := range lb.Rows {
+		order = append(order, fmt.Sprintf("%s:%d", r.Metric, r.Rank))
+	}
+	if got := strings.Join(order, " "); got != "l1:1 fdr:2 random:3 bn_scale:0" {
+		t.Errorf("order %q", got)
+	}
+	if lb.Variants[0].Reference != "l1" {
+		t.Errorf("reference %q, want l1", lb.Variants[0].Reference)
+	}
+	bn := lb.Rows[3]
+	if bn.VsReference != nil || !strings.Contains(bn.Unequal, "prunes less (MACs −38.0 %, the others −60.0 %)") {
+		t.Errorf("bn_scale row: %q %+v", bn.Unequal, bn.VsReference)
+	}
+	if lb.Rows[1].Unequal != "" || lb.Rows[1].VsReference == nil {
+		t.Errorf("fdr row: %+v", lb.Rows[1])
+	}
+	var md strings.Builder
+	tb := lb.Table("u")
+	if err := tb.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "not comparable: prunes less") {
+		t.Errorf("table:\n%s", md.String())
 	}
 }
 
