@@ -269,6 +269,36 @@ func TestBudgetStopsAndResumes(t *testing.T) {
 	}
 }
 
+// A finished run given more generations on resume (evoprune evolve
+// --resume DIR --generations N) continues as if it had been asked for them
+// from the start: the generation count only bounds the loop.
+func TestMoreGenerationsExtendAFinishedRun(t *testing.T) {
+	full := uninterrupted(t)
+	c := tinyConfig(t)
+	c.GP.Generations = 1
+	dir := t.TempDir()
+	short := runTiny(t, c, dir, 1, 0)
+	if len(short.Generations) != 2 {
+		t.Fatalf("%d generations, want 2", len(short.Generations))
+	}
+	s, c2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c2.GP.Generations = 2
+	out, err := Run(c2, s, Options{Executor: &Pool{Eval: NewEvaluator(c2.BaseDir, 8), Workers: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := populations(full.Generations), populations(out.Generations); a != b {
+		t.Fatalf("extended run differs:\n%s\n%s", a, b)
+	}
+	if a, b := counts(full.Logs), counts(out.Logs); a != b {
+		t.Fatalf("extended run's statistics differ:\n%s\nuninterrupted:\n%s", b, a)
+	}
+}
+
 // TestKillAndResume kills a running evolution with SIGKILL in the middle of
 // a generation, resumes it and gets the final population of an
 // uninterrupted run.

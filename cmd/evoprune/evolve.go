@@ -27,6 +27,7 @@ func newEvolveCmd() *cobra.Command {
 		configPath, preset, outDir, resume, dataDir string
 		workers                                     int
 		budget                                      float64
+		generations                                 int
 	)
 	cmd := &cobra.Command{
 		Use:   "evolve",
@@ -46,7 +47,8 @@ reference settings; for large machines). A configuration file is JSON:
 		Example: `  evoprune evolve --preset demo --out runs/demo
   evoprune evolve --config evolve.json --workers 2 --out runs/cpu
   evoprune evolve --resume runs/cpu
-  evoprune evolve --config configs/transfer-direct.json --budget-hours 6 --out runs/direct`,
+  evoprune evolve --config configs/transfer-direct.json --budget-hours 6 --out runs/direct
+  evoprune evolve --resume runs/direct --generations 100 --budget-hours 3.24   # extend, stop at a cost`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if workers < 0 {
@@ -96,6 +98,11 @@ reference settings; for large machines). A configuration file is JSON:
 				// A stopping rule, not part of what an evaluation computes:
 				// a resumed run may be given a new one.
 				c.BudgetHours = budget
+			}
+			if cmd.Flags().Changed("generations") {
+				// Also only a bound on the loop: the generations already run do
+				// not depend on it, so a finished run can be extended.
+				c.GP.Generations = generations
 			}
 			if err := c.Check(); err != nil {
 				return usageError{err}
@@ -150,6 +157,7 @@ reference settings; for large machines). A configuration file is JSON:
 	f.StringVar(&resume, "resume", "", "continue the run in this directory")
 	f.IntVar(&workers, "workers", 0, "evaluations run side by side (default: one per core)")
 	f.StringVar(&dataDir, "data-dir", "", "dataset root for tasks that name none (default: $EVOPRUNE_DATA, ./data, the user cache)")
+	f.IntVar(&generations, "generations", 0, "bred generations after the initial one; overrides the configuration's, also on --resume (to extend a finished run: the generations already run are unchanged)")
 	f.Float64Var(&budget, "budget-hours", 0, "stop before the first generation that would start past this many evaluation hours (core-hours with single-threaded workers); overrides the configuration's budget_hours, also on --resume")
 	if evolveFlagsHook != nil {
 		evolveFlagsHook(cmd)
