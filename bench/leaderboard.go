@@ -121,7 +121,7 @@ const UnequalTolerance = 0.01
 // markUnequal flags the rows whose compression differs from the median of
 // the successful rows by more than UnequalTolerance. What is compared is
 // what the schedule holds fixed: params for params:R, else MACs (a fixed
-// schedule removes the same channels counts whatever the metric, so equal
+// schedule removes the same channel counts whatever the metric, so equal
 // MACs is what equal treatment means there too).
 func markUnequal(rows []Row, schedule string) {
 	what, kept := "MACs", func(r *Row) float64 { return r.MACsKept.Mean }
@@ -420,7 +420,7 @@ func (lb *Leaderboard) CSV() report.Table {
 	for _, q := range []string{"val_acc_pruned", "val_acc_finetuned", "test_acc"} {
 		h = append(h, q+"_mean", q+"_std", q+"_ci95_low", q+"_ci95_high")
 	}
-	h = append(h, "params_kept", "macs_kept", "cpu_seconds", "seconds", "reference", "diff_vs_reference", "t", "p", "error", "expr")
+	h = append(h, "params_kept", "macs_kept", "cpu_seconds", "seconds", "reference", "diff_vs_reference", "t", "p", "unequal", "error", "expr")
 	t := report.Table{Header: h}
 	vinfo := map[string]VariantInfo{}
 	for _, v := range lb.Variants {
@@ -444,7 +444,7 @@ func (lb *Leaderboard) CSV() report.Table {
 		if r.VsReference != nil {
 			ref, d, tt, p = r.VsReference.Reference, num(r.VsReference.MeanDiff, 6), num(r.VsReference.T, 4), num(r.VsReference.P, 6)
 		}
-		cells = append(cells, num(r.ParamsKept.Mean, 6), num(r.MACsKept.Mean, 6), cpu, num(r.Seconds.Mean, 2), ref, d, tt, p, oneLine(r.Error), r.Expr)
+		cells = append(cells, num(r.ParamsKept.Mean, 6), num(r.MACsKept.Mean, 6), cpu, num(r.Seconds.Mean, 2), ref, d, tt, p, r.Unequal, oneLine(r.Error), r.Expr)
 		t.Rows = append(t.Rows, cells)
 	}
 	return t
