@@ -11,6 +11,7 @@ import (
 
 	"github.com/evoprune/evoprune/metrics"
 	"github.com/evoprune/evoprune/report"
+	"github.com/evoprune/evoprune/stats"
 )
 
 // SeedResult is one seed's numbers in a row.
@@ -40,15 +41,15 @@ type Row struct {
 	// step, before any fine-tuning (the criterion's own quality); AccTuned
 	// after the last step's fine-tuning; TestAcc the test accuracy of the
 	// final model (when the task measures it).
-	AccPruned Stat  `json:"val_acc_pruned"`
-	AccTuned  Stat  `json:"val_acc_finetuned"`
-	TestAcc   *Stat `json:"test_acc,omitempty"`
+	AccPruned stats.Stat  `json:"val_acc_pruned"`
+	AccTuned  stats.Stat  `json:"val_acc_finetuned"`
+	TestAcc   *stats.Stat `json:"test_acc,omitempty"`
 	// ParamsKept and MACsKept are the fractions of the original model left.
-	ParamsKept Stat `json:"params_kept"`
-	MACsKept   Stat `json:"macs_kept"`
+	ParamsKept stats.Stat `json:"params_kept"`
+	MACsKept   stats.Stat `json:"macs_kept"`
 	// CPUSeconds per evaluation (when measured) and wall Seconds.
-	CPUSeconds *Stat `json:"cpu_seconds,omitempty"`
-	Seconds    Stat  `json:"seconds"`
+	CPUSeconds *stats.Stat `json:"cpu_seconds,omitempty"`
+	Seconds    stats.Stat  `json:"seconds"`
 	// Unequal says why the row is not comparable with the others: it
 	// removed a different share of what the schedule fixes (MACs, or params
 	// for a params:R schedule), as bn_scale does where it cannot score a
@@ -56,12 +57,12 @@ type Row struct {
 	// ones, without a rank number or a paired test, and never the reference.
 	Unequal string `json:"unequal_compression,omitempty"`
 	// VsReference is the paired test against the variant's reference.
-	VsReference *Paired      `json:"vs_reference,omitempty"`
-	PerSeed     []SeedResult `json:"per_seed"`
+	VsReference *stats.Paired `json:"vs_reference,omitempty"`
+	PerSeed     []SeedResult  `json:"per_seed"`
 }
 
 // primary is the accuracy rows are ranked and tested on.
-func (r *Row) primary() Stat {
+func (r *Row) primary() stats.Stat {
 	if r.TestAcc != nil {
 		return *r.TestAcc
 	}
@@ -233,14 +234,14 @@ func Build(tasks []Task, ms []metrics.Metric, seeds int, records map[string]Reco
 					cpu = append(cpu, rec.CPUSeconds)
 					cpuKnown = cpuKnown && rec.CPUSeconds > 0
 				}
-				row.AccPruned, row.AccTuned = Summarise(pruned), Summarise(tuned)
+				row.AccPruned, row.AccTuned = stats.Summarise(pruned), stats.Summarise(tuned)
 				if t.TestAcc {
-					st := Summarise(test)
+					st := stats.Summarise(test)
 					row.TestAcc = &st
 				}
-				row.ParamsKept, row.MACsKept, row.Seconds = Summarise(pk), Summarise(mk), Summarise(secs)
+				row.ParamsKept, row.MACsKept, row.Seconds = stats.Summarise(pk), stats.Summarise(mk), stats.Summarise(secs)
 				if cpuKnown && len(cpu) > 0 {
-					st := Summarise(cpu)
+					st := stats.Summarise(cpu)
 					row.CPUSeconds = &st
 				}
 				rows = append(rows, row)
@@ -302,7 +303,7 @@ func Build(tasks []Task, ms []metrics.Metric, seeds int, records map[string]Reco
 							a, b = append(a, av), append(b, bv)
 						}
 					}
-					p := PairedT(a, b)
+					p := stats.PairedT(a, b)
 					p.Reference = ref
 					rows[i].VsReference = &p
 				}
@@ -325,7 +326,7 @@ func (lb *Leaderboard) rowsOf(variant string) []Row {
 	return out
 }
 
-func pct(s Stat) string {
+func pct(s stats.Stat) string {
 	if s.N == 0 || math.IsNaN(s.Mean) {
 		return "–"
 	}
@@ -429,11 +430,11 @@ func (lb *Leaderboard) CSV() report.Table {
 	for _, r := range lb.Rows {
 		v := vinfo[r.Variant]
 		cells := []string{r.Variant, v.Task, v.Schedule, fmt.Sprint(r.Rank), r.Metric, string(r.Kind), fmt.Sprint(r.Seeds), fmt.Sprint(r.OK)}
-		test := Stat{Mean: math.NaN(), Std: math.NaN(), Low: math.NaN(), High: math.NaN()}
+		test := stats.Stat{Mean: math.NaN(), Std: math.NaN(), Low: math.NaN(), High: math.NaN()}
 		if r.TestAcc != nil {
 			test = *r.TestAcc
 		}
-		for _, s := range []Stat{r.AccPruned, r.AccTuned, test} {
+		for _, s := range []stats.Stat{r.AccPruned, r.AccTuned, test} {
 			cells = append(cells, num(s.Mean, 6), num(s.Std, 6), num(s.Low, 6), num(s.High, 6))
 		}
 		cpu := ""
@@ -556,27 +557,4 @@ func (lb *Leaderboard) Save(dir string) error {
 		}
 	}
 	return nil
-}
-
-// MarshalJSON keeps NaN (undefined spreads with one seed) out of the JSON,
-// which cannot hold it: such numbers become null.
-func (s Stat) MarshalJSON() ([]byte, error) {
-	f := func(v float64) any {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil
-		}
-		return v
-	}
-	return json.Marshal(map[string]any{"n": s.N, "mean": f(s.Mean), "std": f(s.Std), "ci95_low": f(s.Low), "ci95_high": f(s.High)})
-}
-
-// MarshalJSON writes undefined statistics as null.
-func (p Paired) MarshalJSON() ([]byte, error) {
-	f := func(v float64) any {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil
-		}
-		return v
-	}
-	return json.Marshal(map[string]any{"reference": p.Reference, "n": p.N, "mean_diff": f(p.MeanDiff), "t": f(p.T), "p": f(p.P)})
 }

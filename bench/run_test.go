@@ -11,6 +11,7 @@ import (
 	"github.com/evoprune/evoprune/data"
 	"github.com/evoprune/evoprune/metrics"
 	"github.com/evoprune/evoprune/models"
+	"github.com/evoprune/evoprune/stats"
 )
 
 // root is the checkout (pretrained/ and data/ of the built-in tasks).
@@ -33,7 +34,7 @@ func numbers(t *testing.T, lb *Leaderboard) string {
 	t.Helper()
 	var rows []Row
 	for _, r := range lb.Rows {
-		r.Seconds, r.CPUSeconds = Stat{}, nil
+		r.Seconds, r.CPUSeconds = stats.Stat{}, nil
 		rows = append(rows, r)
 	}
 	b, err := json.Marshal(rows)

@@ -9,6 +9,7 @@ import (
 	"github.com/evoprune/evoprune/internal/jsonl"
 	"github.com/evoprune/evoprune/metrics"
 	"github.com/evoprune/evoprune/report"
+	"github.com/evoprune/evoprune/stats"
 )
 
 // A protocol study evaluates known functions under a run's fitness tasks
@@ -26,6 +27,10 @@ type StudyRow struct {
 	Mean    float64              `json:"mean"`
 	Std     float64              `json:"std"`
 	Tasks   map[string][]float64 `json:"val_acc"` // per task, per seed
+	// VsReference pairs the row's fitness with the reference function's by
+	// seed (Study.Compare), TasksVsReference each task's accuracy.
+	VsReference      *stats.Paired           `json:"vs_reference,omitempty"`
+	TasksVsReference map[string]stats.Paired `json:"tasks_vs_reference,omitempty"`
 }
 
 // Study is the outcome of RunStudy.
@@ -37,9 +42,44 @@ type Study struct {
 	Within  float64 `json:"within"`
 	// ScreenPearson and ScreenSpearman correlate accuracy right after the
 	// first pruning step with the final accuracy, over every evaluation.
-	ScreenPearson  float64  `json:"screen_pearson"`
-	ScreenSpearman float64  `json:"screen_spearman"`
-	Results        []Result `json:"results"`
+	ScreenPearson  float64 `json:"screen_pearson"`
+	ScreenSpearman float64 `json:"screen_spearman"`
+	// Reference is the function Compare tested the others against.
+	Reference string   `json:"reference,omitempty"`
+	Results   []Result `json:"results"`
+}
+
+// Compare tests every other row against the row named reference with the
+// paired t-test over seeds (the same seed draws the same scoring sample and
+// fine-tuning batches for every function): on the joint fitness and on each
+// task's accuracy.
+func (st *Study) Compare(reference string) error {
+	var ref *StudyRow
+	for i := range st.Rows {
+		if st.Rows[i].Name == reference {
+			ref = &st.Rows[i]
+		}
+	}
+	if ref == nil {
+		return fmt.Errorf("study: reference %q is not one of the functions", reference)
+	}
+	st.Reference = reference
+	for i := range st.Rows {
+		r := &st.Rows[i]
+		if r == ref {
+			continue
+		}
+		p := stats.PairedT(r.Fitness, ref.Fitness)
+		p.Reference = reference
+		r.VsReference = &p
+		r.TasksVsReference = map[string]stats.Paired{}
+		for task, acc := range r.Tasks {
+			pt := stats.PairedT(acc, ref.Tasks[task])
+			pt.Reference = reference
+			r.TasksVsReference[task] = pt
+		}
+	}
+	return nil
 }
 
 // RunStudy evaluates each function (resolved by package metrics: library
@@ -221,11 +261,18 @@ func ranks(v []float64) []float64 {
 	return r
 }
 
-// Table renders the study for docs.
+// Table renders the study for docs; after Compare, with the paired
+// differences from the reference (Δ, p) of the fitness and of each task.
 func (st *Study) Table(tasks []Task) report.Table {
 	h := []string{"function", "fitness mean", "std over seeds"}
 	for _, t := range tasks {
 		h = append(h, t.Name+" val acc (per seed)")
+	}
+	if st.Reference != "" {
+		h = append(h, "Δ fitness vs "+st.Reference+" (p)")
+		for _, t := range tasks {
+			h = append(h, "Δ "+t.Name+" (p)")
+		}
 	}
 	tb := report.Table{Header: h}
 	for _, r := range st.Rows {
@@ -240,7 +287,31 @@ func (st *Study) Table(tasks []Task) report.Table {
 			}
 			cells = append(cells, s)
 		}
+		if st.Reference != "" {
+			if r.VsReference == nil {
+				cells = append(cells, "reference")
+				for range tasks {
+					cells = append(cells, "")
+				}
+			} else {
+				cells = append(cells, pairedCell(*r.VsReference))
+				for _, t := range tasks {
+					cells = append(cells, pairedCell(r.TasksVsReference[t.Name]))
+				}
+			}
+		}
 		tb.AddRow(cells...)
 	}
 	return tb
+}
+
+// pairedCell is a difference with its p-value, "+0.0049 (p 0.114)".
+func pairedCell(p stats.Paired) string {
+	if p.N < 2 || math.IsNaN(p.P) {
+		return fmt.Sprintf("%+.4f", p.MeanDiff)
+	}
+	if p.P < 0.001 {
+		return fmt.Sprintf("%+.4f (p < 0.001)", p.MeanDiff)
+	}
+	return fmt.Sprintf("%+.4f (p %.3f)", p.MeanDiff, p.P)
 }

@@ -32,6 +32,43 @@ func TestStudyStatistics(t *testing.T) {
 	}
 }
 
+// Compare pairs rows by seed against the reference, on the fitness and on
+// each task, with the numbers the paired t-test gives by hand.
+func TestStudyCompareByHand(t *testing.T) {
+	st := &Study{Rows: []StudyRow{
+		{Name: "ref", Fitness: []float64{0.90, 0.90, 0.93}, Tasks: map[string][]float64{"a": {0.25, 0.5, 0}}},
+		{Name: "x", Fitness: []float64{0.91, 0.93, 0.95}, Tasks: map[string][]float64{"a": {0.5, 0.75, 0.25}}},
+	}}
+	if err := st.Compare("nope"); err == nil {
+		t.Fatal("an unknown reference was accepted")
+	}
+	if err := st.Compare("ref"); err != nil {
+		t.Fatal(err)
+	}
+	if st.Rows[0].VsReference != nil {
+		t.Errorf("the reference was compared with itself: %+v", st.Rows[0].VsReference)
+	}
+	// d = 0.01, 0.03, 0.02: mean 0.02, t = 2 sqrt 3, p = 1 - sqrt(12/14) (2 df).
+	p := st.Rows[1].VsReference
+	if p == nil || math.Abs(p.MeanDiff-0.02) > 1e-12 || math.Abs(p.P-(1-math.Sqrt(12.0/14.0))) > 1e-9 || p.Reference != "ref" {
+		t.Fatalf("fitness test %+v", p)
+	}
+	// A constant difference of 0.25 on task a (exact in binary): p = 0.
+	if a := st.Rows[1].TasksVsReference["a"]; a.MeanDiff != 0.25 || a.P != 0 {
+		t.Errorf("task test %+v", a)
+	}
+	var md bytes.Buffer
+	tb := st.Table([]Task{{Name: "a"}})
+	if err := tb.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Δ fitness vs ref (p)", "+0.0200 (p 0.074)", "+0.2500 (p < 0.001)", "reference"} {
+		if !bytes.Contains(md.Bytes(), []byte(want)) {
+			t.Errorf("table lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
 // A study over the tiny task ranks functions and counts every evaluation.
 func TestStudyRuns(t *testing.T) {
 	c := tinyConfig(t)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -200,8 +201,8 @@ func repoRoot() (string, error) {
 
 func newStudyCmd() *cobra.Command {
 	var (
-		configPath, preset, funcs, outPath, dataDir, logPath string
-		seeds, workers, ftSteps                              int
+		configPath, preset, funcs, outPath, dataDir, logPath, reference string
+		seeds, workers, ftSteps                                         int
 	)
 	cmd := &cobra.Command{
 		Use:   "study",
@@ -215,12 +216,17 @@ screen relies on). Use it to choose budgets before a long evolution.
 With --log, every finished evaluation is appended to that file at once, and
 running the same command again skips what is there: a long study can be
 killed at any moment and resumed (only the very same evaluation is reused:
-same function, task protocol, checkpoint content and seed).`,
+same function, task protocol, checkpoint content and seed).
+
+With --reference NAME (one of the functions), every other function is also
+compared with it seed by seed: the mean difference of the fitness and of each
+task's accuracy, with the p-value of the paired t-test.`,
 		Example: `  evoprune evolve study --preset demo --seeds 3
   evoprune evolve study --preset demo --finetune-steps 30 --seeds 3
   evoprune evolve study --preset cpu --data-dir ../shared/data --log runs/study-cpu.jsonl --out runs/study-cpu.json
   evoprune evolve study --preset cpu --functions 'runs/evolve-cpu/top3;abs_snr;fdr;sym_div;t_stat;l1;l2;fpgm;eq3;random' --seeds 3
-  evoprune evolve study --config cpu.json --functions 'abs_snr;fdr;l1;eq3;random' --seeds 3 --out study.json`,
+  evoprune evolve study --config cpu.json --functions 'abs_snr;fdr;l1;eq3;random' --seeds 3 --out study.json
+  evoprune evolve study --preset cpu --functions 'runs/evolve-cpu/best;l1;l2;eq3' --reference runs/evolve-cpu/best --log runs/study.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var c *evolve.Config
@@ -265,10 +271,18 @@ same function, task protocol, checkpoint content and seed).`,
 			if err != nil {
 				return usageError{fmt.Errorf("--functions: %w", err)}
 			}
+			if reference != "" && !slices.ContainsFunc(fns, func(m metrics.Metric) bool { return m.Label == reference }) {
+				return usagef("--reference %q is not one of --functions", reference)
+			}
 			ev := evolve.NewEvaluator(c.BaseDir, max(c.CacheModels, 0))
 			st, err := evolve.RunStudy(c, fns, seeds, &evolve.Pool{Eval: ev, Workers: workers}, os.Stderr, logPath)
 			if err != nil {
 				return err
+			}
+			if reference != "" {
+				if err := st.Compare(reference); err != nil {
+					return err
+				}
 			}
 			if outPath != "" {
 				if err := writeJSONFile(outPath, st); err != nil {
@@ -295,6 +309,7 @@ same function, task protocol, checkpoint content and seed).`,
 	f.StringVar(&logPath, "log", "", "append each finished evaluation here and skip those already in it (resumable)")
 	f.StringVar(&dataDir, "data-dir", "", "dataset root for tasks that name none")
 	f.IntVar(&ftSteps, "finetune-steps", 0, "fine-tuning steps per pruning step for every task (default: the configuration's)")
+	f.StringVar(&reference, "reference", "", "compare every function with this one (a --functions entry) by paired t-tests over seeds")
 	return cmd
 }
 

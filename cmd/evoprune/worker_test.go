@@ -40,3 +40,20 @@ func TestEvolveDistFlagErrors(t *testing.T) {
 	_, err = run(t, "evolve", "--config", cfg, "--out", filepath.Join(t.TempDir(), "c"), "--serve", "127.0.0.1:0", "--token", "x", "--nkey", creds)
 	wantErr(t, err, "not both")
 }
+
+// The flags this CLI added for extending runs and comparing in studies
+// refuse bad values before any work starts.
+func TestEvolveGenerationsAndStudyReferenceErrors(t *testing.T) {
+	model, _ := filepath.Abs("../../pretrained/lenet5-mnist.safetensors")
+	cfg := filepath.Join(t.TempDir(), "tiny.json")
+	os.WriteFile(cfg, []byte(`{"gp": {"population": 4, "generations": 1, "seeds": ["l1"], "elites": 1},
+	  "tasks": [{"name": "lenet", "model": "`+model+`", "dataset": "mnist", "schedule": "preset:lenet5", "sample": 40}]}`), 0o644)
+	out := filepath.Join(t.TempDir(), "a")
+	_, err := run(t, "evolve", "--config", cfg, "--out", out, "--generations", "-1")
+	wantErr(t, err, "generations -1", "negative")
+	if _, serr := os.Stat(out); serr == nil {
+		t.Errorf("a refused run created %s", out)
+	}
+	_, err = run(t, "evolve", "study", "--config", cfg, "--functions", "l1;random", "--reference", "l2")
+	wantErr(t, err, `--reference "l2"`, "--functions")
+}

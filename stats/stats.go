@@ -1,6 +1,10 @@
-package bench
+// Package stats summarises results over seeds: means with Student-t
+// intervals and paired t-tests, shared by the leaderboards (bench) and the
+// protocol studies (evolve).
+package stats
 
 import (
+	"encoding/json"
 	"math"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -94,4 +98,22 @@ func PairedT(a, b []float64) Paired {
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(d) - 1)}
 	p.P = 2 * t.Survival(math.Abs(p.T))
 	return p
+}
+
+// finite maps NaN and infinities, which JSON cannot hold, to null.
+func finite(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}
+
+// MarshalJSON writes undefined spreads (one seed) as null.
+func (s Stat) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{"n": s.N, "mean": finite(s.Mean), "std": finite(s.Std), "ci95_low": finite(s.Low), "ci95_high": finite(s.High)})
+}
+
+// MarshalJSON writes undefined statistics as null.
+func (p Paired) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{"reference": p.Reference, "n": p.N, "mean_diff": finite(p.MeanDiff), "t": finite(p.T), "p": finite(p.P)})
 }
